@@ -1,0 +1,231 @@
+"""The `syncer` command line: parse, load the config, call one function, render.
+
+Errors are turned into one line and an exit code here, and only here: 0 when every account
+was listed completely, 1 when some account failed (the others still committed), 2 for a usage
+or config error. `--debug` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = (
+    "Config file. Default: $SYNCER_CONFIG, else ./syncer.toml. "
+    "$SYNCER_DATABASE_URL overrides its database_url."
+)
+
+
+class SyncerGroup(click.Group):
+    """Maps every `SyncerError` to its one-line message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncerError as exc:
+            _report_error(ctx, str(exc), exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_ACCOUNT_FAILED)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
+            from syncer.logs import redact
+
+            _report_error(
+                ctx,
+                redact(
+                    f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+                ),
+                EXIT_ACCOUNT_FAILED,
+            )
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or os.environ.get("SYNCER_DEBUG") == "1"
+
+
+def _report_error(ctx: click.Context, message: str, code: int) -> None:
+    if _debug(ctx):
+        import traceback
+
+        traceback.print_exc()
+    for line in message.splitlines():
+        click.echo(f"error: {line}", err=True)
+    ctx.exit(code)
+
+
+def config_option(function: F) -> F:
+    return click.option(
+        "--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP
+    )(function)
+
+
+def _config_file(ctx: click.Context, local: str | None) -> str | None:
+    return local or ctx.find_root().params.get("config_file")
+
+
+@click.group(cls=SyncerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-v info, -vv debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as one JSON object per line (for log pipelines).",
+)
+@click.version_option(package_name="syncer")
+def main(config_file: str | None, debug: bool, verbose: int, log_format: str) -> None:
+    """Keep a SQL mirror, with full history, of the phone numbers rented from Ringyo and
+    TryVox, and report what they cost and how they changed.
+
+    \b
+    Start here:
+      syncer demo                 try it all on simulated providers, no config needed
+      syncer db upgrade           create or upgrade the tables in database_url
+      syncer sync                 one pass over every account in syncer.toml
+    """
+    from syncer.logs import setup_logging
+
+    level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose else logging.WARNING
+    setup_logging(level, log_format)
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@config_option
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, config_file: str | None, revision: str) -> None:
+    """Create the tables, or apply new migrations, in the configured database.
+
+    Safe to run at every deploy: an up-to-date database is left as it is. Works without a
+    config file (then $SYNCER_DATABASE_URL, else sqlite:///syncer.db).
+    """
+    from syncer.config import load_config
+    from syncer.store.engine import redact_url
+    from syncer.store.migrate import upgrade
+
+    config = load_config(_config_file(ctx, config_file), required=False)
+    at = upgrade(config.database_url, revision)
+    click.echo(f"{redact_url(config.database_url)} is at schema revision {at}")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Sync only this account (repeat for several). Default: every account.",
+)
+@click.option(
+    "--allow-mass-release",
+    is_flag=True,
+    help="Release numbers even when a listing lacks more than max_release_fraction of an "
+    "account's live numbers. Use once, after checking they really are gone.",
+)
+@click.pass_context
+def sync(
+    ctx: click.Context, config_file: str | None, accounts: tuple[str, ...], allow_mass_release: bool
+) -> None:
+    """List every account once, store what changed, then exit.
+
+    For cron: exit code 0 when every account was listed completely, 1 when an account failed
+    or its listing was incomplete (the other accounts are still committed), 2 for a usage or
+    config error. A number is marked released only when a complete listing lacks it.
+    """
+    from syncer.config import inline_key_warning, load_config, resolve_accounts
+    from syncer.console import print_results
+    from syncer.sync import SyncOptions, run_sync
+
+    config = load_config(_config_file(ctx, config_file))
+    warning = inline_key_warning(config)
+    if warning:
+        click.echo(warning, err=True)
+    chosen = resolve_accounts(config, accounts)
+    options = SyncOptions(allow_mass_release=allow_mass_release)
+    if sys.stderr.isatty():
+        from syncer.console import TerminalProgress
+
+        with TerminalProgress([a.name for a in chosen]) as progress:
+            results = run_sync(config, chosen, options=options, progress=progress)
+    else:
+        results = run_sync(config, chosen, options=options)
+    print_results(results)
+    ctx.exit(EXIT_OK if all(result.ok for result in results) else EXIT_ACCOUNT_FAILED)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, help="Port (0 picks a free one).")
+@click.option("--numbers", default=1000, show_default=True, help="Numbers in the world.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the generated world.")
+@click.option("--accounts", default=2, show_default=True, help="Accounts per provider.")
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Inject faults, e.g. 'latency_ms=50,rate_limit_every=10;tryvox:drift_after_page=2'. "
+    "Keys: latency_ms, rate_limit_every, retry_after, error_rate, drop_rate, truncate_rate, "
+    "drift_after_page, drift_count, cursor_ttl_requests, cursor_expire_once, malformed_rate, "
+    "fail_after. A group prefixed 'ringyo:' or 'tryvox:' applies to that provider only.",
+)
+def simulate(
+    host: str, port: int, numbers: int, seed: int, accounts: int, faults: str | None
+) -> None:
+    """Serve both provider APIs on loopback from generated data, until Ctrl-C.
+
+    Prints the base URL, the simulated accounts with their keys, and a syncer.toml to
+    sync them. Admin endpoints: GET /_sim/inventory (the truth), GET /_sim/stats,
+    POST /_sim/churn {"fraction": 0.05}, POST /_sim/faults {"spec": "..."}.
+    """
+    from syncer.simulator import parse_faults, run
+
+    if faults:
+        try:
+            parse_faults(faults)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--faults") from None
+    run(host, port, numbers, seed, accounts, faults, click.echo)
+
+
+@main.command()
+@click.option(
+    "--database",
+    default="syncer-demo.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="SQLite file to create (replaced if it exists).",
+)
+@click.option("--numbers", default=400, show_default=True, help="Numbers in the simulated world.")
+def demo(database: str, numbers: int) -> None:
+    """Try syncer end to end, with no config and no network.
+
+    Starts simulated Ringyo and TryVox APIs in-process, syncs two accounts of each into a
+    local SQLite file, changes the simulated world (status changes, releases, new numbers, a
+    fee change), syncs again and prints what changed and what it costs.
+    """
+    from syncer.demo import run_demo
+
+    run_demo(database, numbers, click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

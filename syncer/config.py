@@ -1,0 +1,354 @@
+"""The config file (`syncer.toml`), validated in full at start.
+
+Where the file is: `--config`, else `$SYNCER_CONFIG`, else `./syncer.toml`.
+`$SYNCER_DATABASE_URL` overrides `database_url`. Every problem found becomes one line naming
+the account and the key, and all of them are raised together as one `ConfigError` (exit 2).
+API keys are held as `SecretStr`, so no repr, log line or error message ever shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from syncer.errors import ConfigError
+from syncer.schedule import Schedule, parse_schedule
+
+DEFAULT_CONFIG_PATH = "syncer.toml"
+DEFAULT_DATABASE_URL = "sqlite:///syncer.db"
+PUBLIC_BASE_URLS = {"ringyo": "https://api.ringyo.ai", "tryvox": "https://api.tryvox.io"}
+PROVIDER_STATUSES = {
+    "ringyo": ("active", "pending", "inactive"),
+    "tryvox": ("active", "pending", "suspended"),
+}
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    """Fees are written as strings ("1.15") so they stay exact; floats are refused."""
+    if isinstance(value, bool | float):
+        raise ValueError(f'write the fee as a string, e.g. "{value}", so it stays exact')
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{value!r} is not a non-negative amount")
+    return amount
+
+
+ExactFee = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+
+
+class Filters(BaseModel):
+    """Optional listing filters; they narrow the scope in which numbers can be released."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: str | None = None
+    country: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country_code(cls, value: str | None) -> str | None:
+        if value is not None and not _COUNTRY.match(value):
+            raise ValueError(f'{value!r} is not a two-letter country code such as "US"')
+        return value
+
+
+class AccountConfig(BaseModel):
+    """One `[[accounts]]` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    provider: Literal["ringyo", "tryvox"]
+    api_key_env: str | None = None
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    account_id: str | None = None
+    schedule: str | None = None
+    fees: dict[str, ExactFee] | None = None
+    currency: str | None = None
+    filters: Filters | None = None
+    concurrency: int = Field(default=4, ge=1, le=32)
+    max_release_fraction: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if value != value.strip() or not value.isprintable():
+            raise ValueError(f"{value!r}: use printable characters without surrounding spaces")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+    @field_validator("fees")
+    @classmethod
+    def _fee_keys(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        for key in value or {}:
+            if key != "default" and not _COUNTRY.match(key):
+                raise ValueError(f'{key!r} is neither "default" nor a two-letter country code')
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str | None) -> str | None:
+        if value is not None and not _CURRENCY.match(value):
+            raise ValueError(f'{value!r} is not a three-letter currency code such as "USD"')
+        return value
+
+    @model_validator(mode="after")
+    def _provider_rules(self) -> AccountConfig:
+        problems = []
+        if (self.api_key_env is None) == (self.api_key is None):
+            problems.append("give exactly one of api_key_env (recommended) and api_key")
+        if self.provider == "tryvox":
+            if not self.account_id:
+                problems.append("account_id is required for a tryvox account")
+            if self.fees is not None or self.currency is not None:
+                problems.append("fees and currency are for ringyo accounts; TryVox sends its own")
+        elif self.account_id is not None:
+            problems.append("account_id is only for tryvox accounts")
+        if self.filters and self.filters.status is not None:
+            allowed = PROVIDER_STATUSES[self.provider]
+            if self.filters.status not in allowed:
+                problems.append(
+                    f"filters.status {self.filters.status!r} is not one of {', '.join(allowed)}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.base_url or PUBLIC_BASE_URLS[self.provider]
+
+    @property
+    def parsed_schedule(self) -> Schedule | None:
+        return parse_schedule(self.schedule) if self.schedule else None
+
+    @property
+    def filter_params(self) -> dict[str, str]:
+        """The configured listing filters as query parameters (empty when unfiltered)."""
+        return self.filters.model_dump(exclude_none=True) if self.filters else {}
+
+    @property
+    def fee_currency(self) -> str | None:
+        """Currency of the Ringyo fee schedule: `currency`, or USD when only fees are given."""
+        if self.fees is None:
+            return None
+        return self.currency or "USD"
+
+
+class Config(BaseModel):
+    """The whole file, after validation. `source` is where it was read from (or None)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    max_release_fraction: float = Field(default=0.5, gt=0, le=1)
+    parallel_accounts: int = Field(default=4, ge=1, le=64)
+    request_timeout: float = Field(default=30.0, gt=0, le=600)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    source: str | None = None
+
+    def account(self, name: str) -> AccountConfig:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    def release_fraction(self, account: AccountConfig) -> float:
+        return account.max_release_fraction or self.max_release_fraction
+
+
+@dataclass(frozen=True)
+class ResolvedAccount:
+    """An account with its API key looked up; the key is never shown in a repr."""
+
+    config: AccountConfig
+    api_key: SecretStr
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def provider(self) -> str:
+        return self.config.provider
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """`--config`, else `$SYNCER_CONFIG`, else `./syncer.toml`."""
+    return Path(explicit or os.environ.get("SYNCER_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    required: bool = True,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Read and validate the config file, raising `ConfigError` with every problem found.
+
+    With `required=False` a missing file is not an error: the defaults (and
+    `$SYNCER_DATABASE_URL`) apply, which is what `db upgrade` and the reports need.
+    """
+    env = os.environ if environ is None else environ
+    file = config_path(path)
+    raw: dict[str, Any] = {}
+    if file.exists():
+        raw = _read_toml(file)
+        raw["source"] = str(file)
+    elif required or path is not None:
+        raise ConfigError(
+            f"config file {str(file)!r} not found: pass --config FILE or set SYNCER_CONFIG"
+        )
+    if env.get("SYNCER_DATABASE_URL"):
+        raw["database_url"] = env["SYNCER_DATABASE_URL"]
+    problems = _duplicate_names(raw.get("accounts"))
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw) + problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def resolve_accounts(
+    config: Config, names: list[str] | tuple[str, ...] = (), environ: dict[str, str] | None = None
+) -> list[ResolvedAccount]:
+    """The accounts to sync (all, or those named) with their API keys looked up.
+
+    Raises `ConfigError` listing every unknown name and every unset key variable.
+    """
+    env = os.environ if environ is None else environ
+    known = {account.name for account in config.accounts}
+    problems = [
+        f"account {name!r}: no such account in the config (known: {', '.join(sorted(known))})"
+        for name in names
+        if name not in known
+    ]
+    if not config.accounts:
+        problems.append("the config lists no [[accounts]]")
+    chosen = [a for a in config.accounts if not names or a.name in names]
+    resolved = []
+    for account in chosen:
+        if account.api_key is not None:
+            resolved.append(ResolvedAccount(account, account.api_key))
+            continue
+        value = env.get(account.api_key_env or "", "")
+        if not value:
+            problems.append(
+                f"account {account.name!r}: api_key_env: environment variable "
+                f"{account.api_key_env} is not set"
+            )
+        else:
+            resolved.append(ResolvedAccount(account, SecretStr(value)))
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def inline_key_warning(config: Config) -> str | None:
+    """A warning when the file holds an inline api_key and others may read it."""
+    if not config.source or not any(a.api_key is not None for a in config.accounts):
+        return None
+    try:
+        mode = Path(config.source).stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return (
+            f"warning: {config.source} holds an inline api_key and is readable by other users; "
+            f"run: chmod 600 {config.source} (or use api_key_env)"
+        )
+    return None
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
+
+
+def _duplicate_names(accounts: Any) -> list[str]:
+    if not isinstance(accounts, list):
+        return []
+    first_index: dict[str, int] = {}
+    problems = []
+    for index, account in enumerate(accounts):
+        name = account.get("name") if isinstance(account, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first_index:
+            problems.append(
+                f"account {name!r}: name: duplicate account name "
+                f"(accounts[{first_index[name]}] has it too)"
+            )
+        else:
+            first_index[name] = index
+    return problems
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
+    """One line per pydantic error: `account 'name': key: message`."""
+    lines = []
+    listed = raw.get("accounts")
+    accounts: list[Any] = listed if isinstance(listed, list) else []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        where = "config"
+        if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+            index = loc[1]
+            entry = accounts[index] if index < len(accounts) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            where = f"account {name!r}" if isinstance(name, str) else f"accounts[{index}]"
+            loc = loc[2:]
+        key = ".".join(str(part) for part in loc) or "(account)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "literal_error" and loc == ["provider"]:
+            message = f"unknown provider {error.get('input')!r} (known: ringyo, tryvox)"
+        lines.append(f"{where}: {key}: {message}")
+    return lines

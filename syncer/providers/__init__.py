@@ -1,0 +1,63 @@
+"""Where data enters: one module per provider, behind one small interface.
+
+`ProviderClient(account, ...)` holds the account's HTTP connection; `listing()` starts a new
+listing of the account (see `syncer.providers.base.Listing`). Providers never touch the
+database: they hand `NumberRecord`s and `Rejection`s to the sync engine.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from syncer.clock import SYSTEM_CLOCK, Clock
+from syncer.config import ResolvedAccount
+from syncer.providers.base import Listing, ListingOutcome, Page
+from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy
+
+__all__ = ["Listing", "ListingOutcome", "Page", "ProviderClient", "RetryPolicy"]
+
+
+class ProviderClient:
+    """The API of one account at its provider; reuse it across runs to keep connections."""
+
+    def __init__(
+        self,
+        account: ResolvedAccount,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.account = account
+        self._clock = clock
+        self._client = ApiClient(
+            account=account.name,
+            provider=account.provider,
+            base_url=account.config.url,
+            api_key=account.api_key,
+            clock=clock,
+            policy=policy,
+            transport=transport,
+            max_connections=max(2, account.config.concurrency),
+            observer=observer,
+        )
+
+    def listing(self) -> Listing:
+        """A new listing of every number of the account."""
+        if self.account.provider == "ringyo":
+            from syncer.providers.ringyo import RingyoListing
+
+            return RingyoListing(self.account.config, self._client, self._clock)
+        from syncer.providers.tryvox import TryVoxListing
+
+        return TryVoxListing(self.account.config, self._client, self._clock)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,57 @@
+"""`syncer db upgrade`: apply the Alembic migrations to a database.
+
+The migrations live in `migrations/` at the top of the repository, which the package build
+installs as `syncer.migrations`; both layouts are found. Alembic is imported only here, so a
+sync does not pay for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from syncer.errors import DatabaseError
+from syncer.store.engine import first_line, make_engine, normalize_url, redact_url
+
+
+def migrations_folder() -> Path:
+    """The folder holding `env.py` and `versions/`, in a checkout or an installed package."""
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    if (checkout / "env.py").exists():
+        return checkout
+    from importlib import import_module
+
+    installed = import_module("syncer.migrations")
+    return Path(str(installed.__file__)).resolve().parent
+
+
+def alembic_config(url: str) -> object:
+    """An Alembic `Config` aimed at `url`, without needing `alembic.ini` on disk."""
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_folder()))
+    config.attributes["database_url"] = normalize_url(url)
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Apply migrations up to `revision`; returns the revision the database is at afterwards."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection  # type: ignore[attr-defined]
+            command.upgrade(config, revision)  # type: ignore[arg-type]
+            connection.commit()
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot upgrade the database {redact_url(url)}: {first_line(exc)}"
+        ) from None
+    finally:
+        engine.dispose()

@@ -1,0 +1,188 @@
+"""The SQL tables: a public interface, queried directly by users (see PRODUCT.md).
+
+- `phone_numbers`: one row per number per account, its current state.
+- `phone_number_versions`: one row per distinct state of a number (SCD type 2); `valid_to` of a
+  version equals `valid_from` of the next, and is null for the current one.
+- `status_changes`: one row per status transition; `from_status` is null at a first sighting,
+  `to_status` is "released" when the number left its account's complete listing.
+- `sync_runs`: one row per run of one account, with its counts and error.
+- `rejected_records`: provider items that failed validation, with the payload as received.
+
+All times are UTC; money is exact `NUMERIC`. Constraint names follow `NAMING_CONVENTION` so
+migrations can refer to them on every dialect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from syncer.store.types import Money, Payload, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+RUN_RUNNING = "running"
+RUN_SUCCEEDED = "succeeded"
+RUN_FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PhoneNumber(Base):
+    """A number of one account, in its current state (`status` "released" once it is gone)."""
+
+    __tablename__ = "phone_numbers"
+    __table_args__ = (
+        UniqueConstraint("provider", "account", "external_id", name="uq_phone_numbers_key"),
+        Index("ix_phone_numbers_account_status", "account", "status"),
+        Index("ix_phone_numbers_e164", "e164"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(64))
+    e164: Mapped[str] = mapped_column(String(20))
+    friendly_name: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(100))
+    number_type: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    voice: Mapped[bool] = mapped_column(Boolean)
+    sms: Mapped[bool] = mapped_column(Boolean)
+    mms: Mapped[bool] = mapped_column(Boolean)
+    monthly_fee: Mapped[Decimal | None] = mapped_column(Money())
+    setup_fee: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    assigned_to: Mapped[str | None] = mapped_column(String(255))
+    provider_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    content_hash: Mapped[str] = mapped_column(String(32))
+
+
+class PhoneNumberVersion(Base):
+    """A distinct state of a number, in force from `valid_from` until `valid_to` (null: now)."""
+
+    __tablename__ = "phone_number_versions"
+    __table_args__ = (
+        Index("ix_phone_number_versions_number_valid_to", "number_id", "valid_to"),
+        Index("ix_phone_number_versions_valid_from", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20))
+    friendly_name: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(100))
+    number_type: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    voice: Mapped[bool] = mapped_column(Boolean)
+    sms: Mapped[bool] = mapped_column(Boolean)
+    mms: Mapped[bool] = mapped_column(Boolean)
+    monthly_fee: Mapped[Decimal | None] = mapped_column(Money())
+    setup_fee: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    assigned_to: Mapped[str | None] = mapped_column(String(255))
+    provider_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sync_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )
+
+
+class StatusChange(Base):
+    """A status transition of a number, as observed by a sync run."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = (
+        Index("ix_status_changes_changed_at", "changed_at"),
+        Index("ix_status_changes_account_changed_at", "account", "changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    number_id: Mapped[int] = mapped_column(
+        ForeignKey("phone_numbers.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(100))
+    e164: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sync_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )
+
+
+class SyncRun(Base):
+    """One run of one account: when, how it ended, and what it counted."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index("ix_sync_runs_account_started_at", "account", "started_at"),
+        Index("ix_sync_runs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    released: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    listing_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RejectedRecord(Base):
+    """A provider item that failed validation, kept as received, with the reason."""
+
+    __tablename__ = "rejected_records"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sync_run_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(Payload())
+    rejected_at: Mapped[datetime] = mapped_column(UTCDateTime())

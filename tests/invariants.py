@@ -1,0 +1,56 @@
+"""Checks of the history invariants PRODUCT.md promises, run against any database."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from syncer.records import TRACKED_FIELDS, state_hash
+from syncer.store.models import PhoneNumber, PhoneNumberVersion, StatusChange, SyncRun
+
+
+def assert_history_invariants(engine: Engine) -> None:
+    """Exactly one open version per number, equal to its current state; versions contiguous;
+    a status change for every status move between consecutive versions; no orphans."""
+    with engine.connect() as connection:
+        numbers = {row.id: row._mapping for row in connection.execute(select(PhoneNumber))}
+        versions: dict[int, list[Any]] = defaultdict(list)
+        for row in connection.execute(
+            select(PhoneNumberVersion).order_by(
+                PhoneNumberVersion.valid_from, PhoneNumberVersion.id
+            )
+        ):
+            versions[row.number_id].append(row._mapping)
+        changes: dict[int, list[Any]] = defaultdict(list)
+        for row in connection.execute(select(StatusChange).order_by(StatusChange.id)):
+            changes[row.number_id].append(row._mapping)
+    assert set(versions) <= set(numbers), "versions of unknown numbers"
+    assert set(changes) <= set(numbers), "status changes of unknown numbers"
+    for number_id, number in numbers.items():
+        history = versions[number_id]
+        assert history, f"number {number['e164']} has no version"
+        open_versions = [v for v in history if v["valid_to"] is None]
+        assert len(open_versions) == 1, f"{number['e164']}: {len(open_versions)} open versions"
+        assert history[-1]["valid_to"] is None, f"{number['e164']}: open version is not last"
+        for before, after in pairwise(history):
+            assert before["valid_to"] == after["valid_from"], f"{number['e164']}: gap in history"
+            assert state_hash(dict(before)) != state_hash(dict(after)), (
+                f"{number['e164']}: two consecutive versions hold the same state"
+            )
+        current = history[-1]
+        assert {f: current[f] for f in TRACKED_FIELDS} == {f: number[f] for f in TRACKED_FIELDS}
+        assert number["content_hash"] == state_hash(dict(number))
+        assert (number["status"] == "released") == (number["released_at"] is not None)
+        moves = [(None, history[0]["status"])] + [
+            (a["status"], b["status"]) for a, b in pairwise(history) if a["status"] != b["status"]
+        ]
+        recorded = [(c["from_status"], c["to_status"]) for c in changes[number_id]]
+        assert recorded == moves, f"{number['e164']}: status changes {recorded} != {moves}"
+
+
+def running_runs(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(SyncRun.id).where(SyncRun.status == "running")).all())
