@@ -2,7 +2,8 @@
 
 - PostgreSQL: a session-level advisory lock on a connection held for the whole run. If the
   process dies, the server drops the connection and with it the lock.
-- MariaDB/MySQL: `GET_LOCK()`, also tied to the connection.
+- MariaDB/MySQL: `GET_LOCK()` on a name made of the database and the account, also tied to
+  the connection.
 - SQLite: an exclusive `flock` on a file beside the database (`<db>.locks/<account>.lock`);
   the kernel releases it when the process dies. An in-memory database uses a process lock.
 
@@ -65,7 +66,8 @@ def _postgres_lock(engine: Engine, account: str) -> Iterator[None]:
 
 @contextmanager
 def _mysql_lock(engine: Engine, account: str) -> Iterator[None]:
-    name = "syncer:" + _digest(account).hex()
+    # GET_LOCK names are server-wide: the database name keeps two mirrors on one server apart.
+    name = "syncer:" + _digest(f"{engine.url.database}\x00{account}").hex()
     with engine.connect() as connection:
         got = connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar()
         connection.commit()
