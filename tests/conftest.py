@@ -8,6 +8,7 @@ server cannot be reached, the tests that need it fail: they are never skipped.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ TABLES = [
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """A name for this checkout and xdist worker, so parallel test runs never share a database."""
+    checkout = hashlib.blake2b(str(Path(__file__).resolve().parent).encode(), digest_size=3)
+    return f"{checkout.hexdigest()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def server_database(base_url: str, name: str, *, fresh: bool) -> str:
