@@ -37,7 +37,7 @@ def demo_config(
         configs.append(
             AccountConfig(
                 name=name,
-                provider=provider,  # type: ignore[arg-type]
+                provider=provider,
                 api_key=SecretStr(api_key),
                 base_url=base_url,
                 account_id=account_id,

@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
@@ -157,6 +158,10 @@ class AccountSync:
         except AccountBusyError as exc:
             log.info("%s", exc)
             result.error = str(exc)
+        except SQLAlchemyError as exc:
+            result.status = RUN_FAILED
+            result.error = f"database error: {first_line(exc)}"
+            log.error("%s: %s", self.name, result.error)
         result.duration = time.monotonic() - began
         self.progress.finished(result)
         return result

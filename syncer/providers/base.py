@@ -85,6 +85,7 @@ class Listing:
         self._pass = 0
         self._pass_items = 0
         self._pass_totals: set[int] = set()
+        self._pass_flaw: str | None = None
         self.pages_fetched = 0
         self.items_received = 0
         self.expected_total: int | None = None
@@ -145,6 +146,12 @@ class Listing:
         self._pass += 1
         self._pass_items = 0
         self._pass_totals = set()
+        self._pass_flaw = None
+
+    def _flag_inconsistent(self, reason: str) -> None:
+        """Note a page that contradicts the listing (it shifted under us); the pass is redone."""
+        log.info("%s: %s", self.account, reason)
+        self._pass_flaw = self._pass_flaw or reason
 
     def _accept(self, items: list[Any], total: int) -> Page:
         received_at = self._clock.now()
@@ -185,6 +192,8 @@ class Listing:
             self._keyless += 1
 
     def _pass_problem(self) -> str | None:
+        if self._pass_flaw is not None:
+            return self._pass_flaw
         if len(self._pass_totals) > 1:
             return (
                 "the reported total changed while listing "

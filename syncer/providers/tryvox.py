@@ -150,14 +150,17 @@ class TryVoxListing(Listing):
                 )
             fields[name] = value
         items: list[Any] = body["data"]
-        if fields["current_page"] != page:
+        if len(items) > PER_PAGE:
             raise ProviderError(
-                self.account,
-                f"TryVox answered page {fields['current_page']} when asked for page {page}",
+                self.account, f"TryVox page {page} holds {len(items)} items for per_page=100"
             )
-        if fields["count"] != len(items) or len(items) > PER_PAGE:
-            raise ProviderError(
-                self.account,
-                f"TryVox page {page} says count={fields['count']} but holds {len(items)} items",
+        if fields["current_page"] != page:
+            self._flag_inconsistent(
+                f"TryVox answered page {fields['current_page']} when asked for page {page}"
+            )
+            return [], fields["total"], fields["total_pages"]
+        if fields["count"] != len(items):
+            self._flag_inconsistent(
+                f"TryVox page {page} says count={fields['count']} but holds {len(items)} items"
             )
         return items, fields["total"], fields["total_pages"]
