@@ -227,5 +227,95 @@ def demo(database: str, numbers: int) -> None:
     run_demo(database, numbers, click.echo)
 
 
+@main.group()
+def report() -> None:
+    """Reports on the mirror: costs, accruals, status changes, sync runs.
+
+    \b
+    Reports only read the database (database_url from the config, or
+    $SYNCER_DATABASE_URL); they need no API keys. Every report takes
+    --format table|csv|json and --output FILE. Money in CSV and JSON is a
+    decimal string; tables round to two decimals (half away from zero).
+    """
+
+
+def report_options(function: F) -> F:
+    """--config, --format and --output, shared by every report."""
+    function = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Write the report to this file instead of stdout.",
+    )(function)
+    function = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="table for people; csv (one row per group); json (the shape in the README).",
+    )(function)
+    return config_option(function)
+
+
+TIMEZONE_HELP = (
+    "IANA time zone (e.g. Europe/Berlin) for dates without an offset and for day and month "
+    "boundaries. Default: UTC."
+)
+
+
+def _database_url(ctx: click.Context, config_file: str | None) -> str:
+    from syncer.config import load_config
+
+    return load_config(_config_file(ctx, config_file), required=False).database_url
+
+
+@report.command("costs")
+@report_options
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Answer from history: the state in force at this instant (a date is 00:00 that "
+    "day, so --as-of 2026-10-01 is how September ended). Default: now.",
+)
+@click.option(
+    "--by",
+    metavar="KEYS",
+    help="Group by these comma-separated keys: provider, account, country, type, status. "
+    "Always by currency too. Default: provider,account.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="STATUS",
+    help="Only numbers in this status (repeat, or comma-separate). Default: every status "
+    "but released; --status released shows the released ones.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_costs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    as_of: str | None,
+    by: str | None,
+    statuses: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """Monthly-fee run-rate: numbers and monthly fees per group and currency.
+
+    Totals are per currency (never added across currencies). Numbers without a known fee
+    are counted as unpriced, never as zero cost.
+    """
+    from syncer.reports import costs, database, render
+
+    request = costs.CostsRequest.parse(as_of=as_of, by=by, status=statuses, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = costs.costs_report(engine, request)
+    render.write(result, fmt, output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
