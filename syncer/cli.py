@@ -317,5 +317,171 @@ def report_costs(
     render.write(result, fmt, output)
 
 
+@report.command("accrual")
+@report_options
+@click.option(
+    "--from",
+    "start",
+    metavar="YYYY-MM",
+    help="First month. Default: the first month with data, at most a year before --to.",
+)
+@click.option("--to", "end", metavar="YYYY-MM", help="Last month. Default: the current month.")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option(
+    "--billable",
+    multiple=True,
+    metavar="STATUS",
+    help="Statuses in which a number accrues its fee (repeat, or comma-separate). "
+    "Default: active,suspended.",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the months as stacked bars per provider with the total as a line "
+    "(.png or .svg).",
+)
+@click.pass_context
+def report_accrual(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    start: str | None,
+    end: str | None,
+    timezone: str | None,
+    billable: tuple[str, ...],
+    chart: str | None,
+) -> None:
+    """What was accrued per calendar month, and why it changed.
+
+    Accrued = monthly fee x time held in a billable status / length of the month, plus
+    setup fees in the month the number was created at the provider. The current month is
+    accrued up to now. The change from the month before is split into numbers added,
+    numbers released, price changes, status changes, setup fees and (for the current
+    month) the part not accrued yet; the parts add up to the change exactly.
+    """
+    from syncer.reports import accrual, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = accrual.AccrualRequest.parse(
+        start=start, end=end, timezone=timezone, billable=billable
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = accrual.accrual_report(engine, request)
+    render.write(result, fmt, output)
+    if chart:
+        charts.accrual_chart(result, chart)
+
+
+@report.command("changes")
+@report_options
+@click.option("--since", metavar="DATE", help="Start (included). Default: 7 days before --until.")
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="End (excluded; a date includes that whole day). Default: now.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option(
+    "--provider", multiple=True, metavar="NAME", help="Only ringyo or tryvox (repeatable)."
+)
+@click.option(
+    "--country", multiple=True, metavar="CC", help="Only numbers of this country (repeatable)."
+)
+@click.option(
+    "--from-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes from this status; 'new' for first sightings (repeatable).",
+)
+@click.option(
+    "--to-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes to this status, e.g. released (repeatable).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    metavar="N",
+    help="List at most N changes (the summary still counts all of them).",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the changes per day as stacked bars (.png or .svg).",
+)
+@click.pass_context
+def report_changes(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    since: str | None,
+    until: str | None,
+    timezone: str | None,
+    account: tuple[str, ...],
+    provider: tuple[str, ...],
+    country: tuple[str, ...],
+    from_status: tuple[str, ...],
+    to_status: tuple[str, ...],
+    limit: int | None,
+    chart: str | None,
+) -> None:
+    """Status changes in a period: the list and a from->to summary.
+
+    A first sighting shows as from "(new)"; a number gone from its account's complete
+    listing as to "released".
+    """
+    from syncer.reports import changes, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = changes.ChangesRequest.parse(
+        since=since,
+        until=until,
+        timezone=timezone,
+        account=account,
+        provider=provider,
+        country=country,
+        from_status=from_status,
+        to_status=to_status,
+        limit=limit,
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = changes.changes_report(engine, request, per_day=chart is not None)
+    render.write(result, fmt, output)
+    if chart:
+        charts.changes_chart(result, chart)
+
+
+@report.command("runs")
+@report_options
+@click.option(
+    "--limit", default=20, show_default=True, metavar="N", help="How many runs, newest first."
+)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_runs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    account: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """The last sync runs: account, start, duration, pages, counts, status and error."""
+    from syncer.reports import database, render, runs
+
+    request = runs.RunsRequest.parse(limit=limit, account=account, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = runs.runs_report(engine, request)
+    render.write(result, fmt, output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

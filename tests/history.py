@@ -91,8 +91,9 @@ class History:
         self._accounts.append((ResolvedAccount(config, SecretStr(f"rgy_{name}")), fake))
         return fake
 
-    def sync_at(self, instant: datetime) -> list[AccountResult]:
-        """Sync every account with the clock at `instant`; every run must succeed."""
+    def sync_at(self, instant: datetime, *, expect_ok: bool = True) -> list[AccountResult]:
+        """Sync every account with the clock at `instant`; every run must succeed unless
+        `expect_ok` is False."""
         self.clock.current = instant
         results = []
         for account, fake in self._accounts:
@@ -104,6 +105,6 @@ class History:
             )
             with client:
                 result = AccountSync(self.engine, CONFIG, client, clock=self.clock).run()
-            assert result.ok, f"{account.name}: {result.error}"
+            assert result.ok or not expect_ok, f"{account.name}: {result.error}"
             results.append(result)
         return results
