@@ -244,6 +244,7 @@ def test_attribution_adds_up_on_an_irregular_history(engine: Engine) -> None:
         for item in rng.sample(account.items, 3):
             item["status"] = rng.choice(["active", "pending", "suspended"])
         rng.choice(account.items)["monthly_fee"] = f"{rng.randint(50, 500) / 100:.2f}"
+        rng.choice(account.items)["application_id"] = f"app_{rng.randint(0, 9)}"  # no rate
         if rng.random() < 0.5:
             account.items.remove(rng.choice(account.items))
         account.items.append(vox(100 + rng.randint(0, 999), fee="1.99", currency="EUR"))

@@ -63,6 +63,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    not_,
     or_,
     select,
 )
@@ -85,7 +86,7 @@ from syncer.reports.periods import (
 )
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import (
-    epoch_micros,
+    micros_sum,
     money_sum,
     periods_table,
     read_int,
@@ -435,17 +436,16 @@ def _held(
     connection: Connection, table: Subquery, billable: tuple[str, ...], dialect: str
 ) -> list[Held]:
     """Microseconds held in a billable status, per month, provider, currency and fee."""
-    valid_from = epoch_micros(versions.c.valid_from)
-    valid_to = epoch_micros(versions.c.valid_to)
-    start = case((valid_from > table.c.start_us, valid_from), else_=table.c.start_us)
+    v = versions.c
+    start = case((v.valid_from > table.c.start_at, v.valid_from), else_=table.c.start_at)
     end = case(
-        (versions.c.valid_to.is_(None), table.c.end_us),
-        (valid_to < table.c.end_us, valid_to),
-        else_=table.c.end_us,
+        (v.valid_to.is_(None), table.c.end_at),
+        (v.valid_to < table.c.end_at, v.valid_to),
+        else_=table.c.end_at,
     )
-    group = [table.c.idx, numbers.c.provider, versions.c.currency, versions.c.monthly_fee]
+    group = [table.c.idx, numbers.c.provider, v.currency, v.monthly_fee]
     query = (
-        select(*group, func.sum(end - start).label("micros"))
+        select(*group, micros_sum(start, end).label("micros"))
         .select_from(
             versions.join(numbers, numbers.c.id == versions.c.number_id).join(
                 table, _overlapping(table)
@@ -503,7 +503,8 @@ def _changes(
             case((versions.c.status.in_(billable), 1), else_=0).label("billable_after"),
             versions.c.monthly_fee.label("fee_after"),
             versions.c.currency.label("currency_after"),
-            (epoch_micros(versions.c.valid_from) - table.c.start_us).label("elapsed"),
+            table.c.start_at.label("month_start"),
+            versions.c.valid_from.label("changed_at"),
         )
         .select_from(
             versions.join(numbers, numbers.c.id == versions.c.number_id)
@@ -522,12 +523,25 @@ def _changes(
                 ),
             )
         )
-        .where(or_(versions.c.status.in_(billable), before.c.status.in_(billable)))
+        .where(
+            or_(versions.c.status.in_(billable), before.c.status.in_(billable)),
+            # most new versions change no rate (a name, an assignment): leave them out early
+            not_(
+                and_(
+                    versions.c.status.in_(billable),
+                    before.c.status.in_(billable),
+                    versions.c.monthly_fee.is_not_distinct_from(before.c.monthly_fee),
+                    versions.c.currency.is_not_distinct_from(before.c.currency),
+                )
+            ),
+        )
         .subquery("flags")
     )
-    group = [column for column in flags.c if column.name != "elapsed"]
+    group = [c for c in flags.c if c.name not in ("month_start", "changed_at")]
     query = select(
-        *group, func.count().label("changes"), func.sum(flags.c.elapsed).label("elapsed")
+        *group,
+        func.count().label("changes"),
+        micros_sum(flags.c.month_start, flags.c.changed_at).label("elapsed"),
     ).group_by(*group)
     return [
         Change(

@@ -5,11 +5,11 @@
   into integer micro-units (`CAST(ROUND(x * 1000000) AS INTEGER)`, exact for amounts below
   10^9 with six decimals) and the integers are added. `read_money` turns the result back
   into a `Decimal` with no float in between.
-- `epoch_micros(column)`: a stored timestamp as integer microseconds since 1970 (UTC), so
-  durations are exact integers on every dialect.
-- `periods_table(periods)`: a derived table of calendar periods (index, bounds as
-  timestamps and as epoch microseconds) built from bound parameters, to GROUP BY month or
-  day in the database without any dialect's date functions.
+- `micros_sum(start, end)`: the sum of `end - start` over the rows, in exact integer
+  microseconds, so durations are exact on every dialect.
+- `periods_table(periods)`: a derived table of calendar periods (index and bounds) built
+  from bound parameters, to GROUP BY month or day in the database without any dialect's
+  date functions.
 - `reading(engine)`: a read-only connection (on SQLite a deferred transaction, which takes
   no write lock, so reports never wait for, or block, a running sync).
 """
@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
     Integer,
@@ -37,11 +35,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType
 
-from syncer.reports.periods import Period, micros_between
+from syncer.reports.periods import Period
 from syncer.store.types import UTCDateTime
 
 MICRO_UNITS = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @contextmanager
@@ -90,46 +87,54 @@ def read_int(value: Any) -> int:
     return int(value)
 
 
-class epoch_micros(FunctionElement[int]):
-    """A timestamp column as integer microseconds since 1970-01-01 UTC."""
+class micros_sum(FunctionElement[Any]):
+    """SUM over rows of `end - start` (two timestamps), in exact integer microseconds.
 
-    type = BigInteger()
-    name = "epoch_micros"
+    Read the value with `read_int`. PostgreSQL adds the intervals (exact) and converts the
+    sum once per group; MariaDB adds TIMESTAMPDIFF in microseconds (DATETIME(6) holds UTC
+    without a zone, and TIMESTAMPDIFF applies no session zone); SQLite adds the differences
+    of the stored 'YYYY-MM-DD HH:MM:SS.ffffff' texts turned into integer microseconds (whole
+    seconds from strftime, then the six digits of the fraction, no floating point).
+    """
+
+    type = NullType()
+    name = "micros_sum"
     inherit_cache = True
 
 
-@compiles(epoch_micros, "sqlite")
-def _epoch_sqlite(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
-    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds from strftime, then the
-    # six digits of the fraction, so no floating point is involved.
-    column = compiler.process(element.clauses, **kw)
+def _pair(element: micros_sum, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return start, end
+
+
+@compiles(micros_sum, "postgresql")
+def _micros_sum_postgresql(element: micros_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = _pair(element, compiler, **kw)
+    return f"(EXTRACT(EPOCH FROM SUM(({end}) - ({start}))) * {MICRO_UNITS})"
+
+
+@compiles(micros_sum, "mysql")
+@compiles(micros_sum, "mariadb")
+def _micros_sum_mysql(element: micros_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = _pair(element, compiler, **kw)
+    return f"SUM(TIMESTAMPDIFF(MICROSECOND, {start}, {end}))"
+
+
+@compiles(micros_sum, "sqlite")
+def _micros_sum_sqlite(element: micros_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = _pair(element, compiler, **kw)
+    return f"SUM({_sqlite_micros(end)} - {_sqlite_micros(start)})"
+
+
+def _sqlite_micros(text: str) -> str:
     return (
-        f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * {MICRO_UNITS}"
-        f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+        f"(CAST(strftime('%s', substr({text}, 1, 19)) AS INTEGER) * {MICRO_UNITS}"
+        f" + CAST(substr({text}, 21, 6) AS INTEGER))"
     )
 
 
-@compiles(epoch_micros, "postgresql")
-def _epoch_postgresql(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"CAST(ROUND(EXTRACT(EPOCH FROM {column}) * {MICRO_UNITS}) AS BIGINT)"
-
-
-@compiles(epoch_micros, "mysql")
-@compiles(epoch_micros, "mariadb")
-def _epoch_mysql(element: epoch_micros, compiler: SQLCompiler, **kw: Any) -> str:
-    # DATETIME(6) holds UTC without a zone; TIMESTAMPDIFF does not apply the session zone.
-    column = compiler.process(element.clauses, **kw)
-    return f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column})"
-
-
-def epoch_of(instant: datetime) -> int:
-    """An aware datetime as microseconds since 1970-01-01 UTC (the Python side of the above)."""
-    return micros_between(_EPOCH, instant)
-
-
 def periods_table(periods: Sequence[Period], name: str = "periods") -> Subquery:
-    """`(idx, start_at, end_at, start_us, end_us)` for each period, as a derived table.
+    """`(idx, start_at, end_at)` for each period, as a derived table.
 
     Built as a UNION ALL of one-row SELECTs of bound parameters, which every dialect accepts
     (SQLite allows up to 500 of them; callers pass fewer).
@@ -141,8 +146,6 @@ def periods_table(periods: Sequence[Period], name: str = "periods") -> Subquery:
             literal(index, Integer()).label("idx"),
             literal(period.start, UTCDateTime()).label("start_at"),
             literal(period.end, UTCDateTime()).label("end_at"),
-            literal(epoch_of(period.start), BigInteger()).label("start_us"),
-            literal(epoch_of(period.end), BigInteger()).label("end_us"),
         )
         for index, period in enumerate(periods)
     ]
