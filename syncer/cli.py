@@ -328,6 +328,11 @@ def report_costs(
 @click.option("--to", "end", metavar="YYYY-MM", help="Last month. Default: the current month.")
 @click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
 @click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Accrue up to this instant instead of now: the report exactly as it stood then.",
+)
+@click.option(
     "--billable",
     multiple=True,
     metavar="STATUS",
@@ -350,6 +355,7 @@ def report_accrual(
     start: str | None,
     end: str | None,
     timezone: str | None,
+    as_of: str | None,
     billable: tuple[str, ...],
     chart: str | None,
 ) -> None:
@@ -365,7 +371,7 @@ def report_accrual(
 
     charts.check_chart_path(chart)
     request = accrual.AccrualRequest.parse(
-        start=start, end=end, timezone=timezone, billable=billable
+        start=start, end=end, timezone=timezone, billable=billable, as_of=as_of
     )
     with database(_database_url(ctx, config_file)) as engine:
         result = accrual.accrual_report(engine, request)

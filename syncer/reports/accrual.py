@@ -80,6 +80,7 @@ from syncer.reports.periods import (
     local_text,
     micros_between,
     months,
+    parse_instant,
     parse_month,
     parse_zone,
     zone_name,
@@ -115,12 +116,14 @@ ZERO = Fraction(0)
 
 @dataclass(frozen=True)
 class AccrualRequest:
-    """Months `first`..`last` (None: the defaults, see `resolve_months`)."""
+    """Months `first`..`last` (None: the defaults, see `resolve_months`), accrued up to
+    `as_of` (None: now)."""
 
     first: Month | None = None
     last: Month | None = None
     zone: tzinfo = UTC
     billable: tuple[str, ...] = DEFAULT_BILLABLE
+    as_of: datetime | None = None
 
     @classmethod
     def parse(
@@ -130,6 +133,7 @@ class AccrualRequest:
         end: str | None = None,
         timezone: str | None = None,
         billable: str | Sequence[str] | None = None,
+        as_of: str | None = None,
     ) -> AccrualRequest:
         """From the command line's strings (`--from`, `--to`, ...); bad input: `UsageError`."""
         first = parse_month(start, "--from") if start is not None else None
@@ -139,7 +143,9 @@ class AccrualRequest:
         statuses = parse_statuses(billable, "--billable") or DEFAULT_BILLABLE
         if RELEASED in statuses:
             raise UsageError("--billable: a released number is not billable")
-        return cls(first, last, parse_zone(timezone), statuses)
+        zone = parse_zone(timezone)
+        until = parse_instant(as_of, zone, "--as-of") if as_of is not None else None
+        return cls(first, last, zone, statuses, until)
 
 
 @dataclass
@@ -309,8 +315,10 @@ class AccrualReport:
 def accrual_report(
     engine: Engine, request: AccrualRequest, *, now: datetime | None = None
 ) -> AccrualReport:
-    """The accrual of `request`'s months, accrued up to `now` (default: the system clock)."""
-    now = now or datetime.now(UTC)
+    """The accrual of `request`'s months, accrued up to `request.as_of`, else `now` (default:
+    the system clock). History is only ever appended to, so a past `as_of` gives the report
+    exactly as it stood at that instant."""
+    now = request.as_of or now or datetime.now(UTC)
     with reading(engine) as connection:
         first, last = resolve_months(connection, request, now)
         window = [first.previous(), *months(first, last)]  # one month before, for the delta

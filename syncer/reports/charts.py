@@ -86,11 +86,12 @@ def _accrual_panel(
     providers = sorted({p for row in rows.values() for p in row.by_provider})
     positions = list(range(len(months)))
     bottom = [0.0] * len(months)
+    partial = [m for m in months if m in rows and not rows[m].complete]
     for provider in providers:
         heights = [
             float(rows[m].by_provider.get(provider, 0)) if m in rows else 0.0 for m in months
         ]
-        axis.bar(
+        bars = axis.bar(
             positions,
             heights,
             bottom=bottom,
@@ -98,6 +99,10 @@ def _accrual_panel(
             label=provider,
             color=colours[provider],
         )
+        for month, bar in zip(months, bars, strict=True):
+            if month in partial:  # a month not over yet: hatched, lighter
+                bar.set_hatch("//")
+                bar.set_alpha(0.6)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     totals = [rows[m].accrued if m in rows else None for m in months]
     heights = [float(total or 0) for total in totals]
@@ -111,8 +116,8 @@ def _accrual_panel(
                 xytext=(0, 7),
                 ha="center",
                 fontsize=8,
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
             )
-    partial = [m for m in months if m in rows and not rows[m].complete]
     axis.set_xticks(positions, [m + ("*" if m in partial else "") for m in months])
     label = f"Month ({zone_name(report.request.zone)})"
     if partial:
