@@ -227,5 +227,59 @@ def demo(database: str, numbers: int) -> None:
     run_demo(database, numbers, click.echo)
 
 
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Show only this account (repeat for several). Default: every account in the config.",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    help="Failing when an account's last success is older than this (90s, 30m, 6h, 2d). "
+    "Default: 3 x its schedule's interval; for a crontab, 3 x the gap between its next two "
+    "runs.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for scripts.",
+)
+@click.pass_context
+def status(
+    ctx: click.Context,
+    config_file: str | None,
+    accounts: tuple[str, ...],
+    max_age: str | None,
+    output_format: str,
+) -> None:
+    """Show, per account, its last success, last failure and error, numbers by status and
+    monthly-fee run-rate; exit 1 when an account has not succeeded within its max age.
+
+    A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
+    not, 2 for a config or database error. Reads only the database: no API keys needed.
+    """
+    from syncer.config import load_config
+    from syncer.schedule import parse_duration
+    from syncer.status import collect_status, report_json, report_table
+
+    age = None
+    if max_age is not None:
+        try:
+            age = parse_duration(max_age)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    config = load_config(_config_file(ctx, config_file))
+    report = collect_status(config, accounts, max_age=age)
+    click.echo(report_json(report) if output_format == "json" else report_table(report))
+    ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
