@@ -53,10 +53,10 @@ from sqlalchemy import Engine
 from syncer.clock import SYSTEM_CLOCK
 from syncer.config import Config, ResolvedAccount
 from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, UsageError
-from syncer.providers import ProviderClient, RetryPolicy
+from syncer.providers import ProviderClient
 from syncer.providers.http import RequestObserver
 from syncer.schedule import Schedule, cron_trigger, schedule_or_default
-from syncer.sync import AccountSync, SyncInterrupted, SyncOptions
+from syncer.sync import AccountSync, SyncInterrupted, SyncOptions, retry_policy
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,9 @@ class AccountJob:
         return cron_trigger(self.schedule.crontab, jitter=self.jitter)
 
 
-def default_client(
-    config: Config,
-) -> ClientFactory:
-    policy = RetryPolicy(max_attempts=config.max_attempts, timeout=config.request_timeout)
+def default_client(config: Config) -> ClientFactory:
+    """Real provider clients, with the config's retry policy and the daemon's clock."""
+    policy = retry_policy(config)
 
     def make(
         account: ResolvedAccount, clock: StoppableClock, observer: RequestObserver | None

@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
 from syncer.errors import AccountBusyError, SyncerError
-from syncer.providers import Listing, Page, ProviderClient
+from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
 from syncer.records import RELEASED, NumberRecord, state_hash
 from syncer.store import writes
 from syncer.store.engine import first_line, in_transaction
@@ -455,6 +455,11 @@ def log_fields(result: AccountResult, event: str) -> dict[str, Any]:
     }
 
 
+def retry_policy(config: Config) -> RetryPolicy:
+    """The HTTP retry policy the config asks for (`request_timeout`, `max_attempts`)."""
+    return RetryPolicy(max_attempts=config.max_attempts, timeout=config.request_timeout)
+
+
 def sync_accounts(
     engine: Engine,
     config: Config,
@@ -467,7 +472,9 @@ def sync_accounts(
 ) -> list[AccountResult]:
     """Sync the accounts concurrently (`parallel_accounts` at a time); results in order."""
     options = options or SyncOptions()
-    make_client = client_factory or (lambda account: ProviderClient(account, clock=clock))
+    make_client = client_factory or (
+        lambda account: ProviderClient(account, clock=clock, policy=retry_policy(config))
+    )
 
     def one(account: ResolvedAccount) -> AccountResult:
         with make_client(account) as client:

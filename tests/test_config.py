@@ -167,3 +167,11 @@ def test_cli_missing_config_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["sync", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def test_http_settings_reach_the_retry_policy() -> None:
+    from syncer.config import Config
+    from syncer.sync import retry_policy
+
+    policy = retry_policy(Config(max_attempts=3, request_timeout=5))
+    assert (policy.max_attempts, policy.timeout) == (3, 5)

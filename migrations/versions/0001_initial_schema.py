@@ -58,9 +58,8 @@ def upgrade() -> None:
         sa.Column("released_at", UTCDateTime(), nullable=True),
         sa.Column("content_hash", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_numbers")),
-        sa.UniqueConstraint("provider", "account", "external_id", name="uq_phone_numbers_key"),
+        sa.UniqueConstraint("external_id", "account", "provider", name="uq_phone_numbers_key"),
     )
-    op.create_index("ix_phone_numbers_account_status", "phone_numbers", ["account", "status"])
     op.create_index("ix_phone_numbers_e164", "phone_numbers", ["e164"])
 
     op.create_table(

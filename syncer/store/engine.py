@@ -80,6 +80,10 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         options.update(pool_size=pool_size, max_overflow=pool_size)
+    if backend == "postgresql":
+        # No server-side prepared statements: a plan cached while a table was nearly empty
+        # (the first sync) would go on scanning it sequentially once it holds 200,000 rows.
+        options["connect_args"] = {"prepare_threshold": None}
     if backend in ("mysql", "mariadb"):
         options["isolation_level"] = "READ COMMITTED"
         options["connect_args"] = {"charset": "utf8mb4"}

@@ -58,8 +58,8 @@ class PhoneNumber(Base):
 
     __tablename__ = "phone_numbers"
     __table_args__ = (
-        UniqueConstraint("provider", "account", "external_id", name="uq_phone_numbers_key"),
-        Index("ix_phone_numbers_account_status", "account", "status"),
+        # Most selective column first, so a page's lookup by key probes the index per key.
+        UniqueConstraint("external_id", "account", "provider", name="uq_phone_numbers_key"),
         Index("ix_phone_numbers_e164", "e164"),
     )
 

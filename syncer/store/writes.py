@@ -32,7 +32,9 @@ status_changes = cast(Table, StatusChange.__table__)
 rejected_records = cast(Table, RejectedRecord.__table__)
 sync_runs = cast(Table, SyncRun.__table__)
 
-KEY_COLUMNS = ("provider", "account", "external_id")
+# The natural key, most selective column first: a lookup of a page of keys probes the index
+# per key even before the planner has statistics (a fresh table during the first sync).
+KEY_COLUMNS = ("external_id", "account", "provider")
 _NOT_UPDATED = {*KEY_COLUMNS, "first_seen_at"}
 
 
