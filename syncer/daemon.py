@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK
 from syncer.config import Config, ResolvedAccount
@@ -56,7 +57,11 @@ from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, UsageError
 from syncer.providers import ProviderClient
 from syncer.providers.http import RequestObserver
 from syncer.schedule import Schedule, cron_trigger, schedule_or_default
+from syncer.store.engine import first_line
 from syncer.sync import AccountSync, SyncInterrupted, SyncOptions, retry_policy
+
+if TYPE_CHECKING:
+    from syncer.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +208,7 @@ class Daemon:
         self.config = config
         self.accounts = list(accounts)
         self.options = options or DaemonOptions()
-        self.metrics: Any = None  # syncer.metrics.Metrics when serving metrics
+        self.metrics: Metrics | None = None  # when serving metrics
         self.metrics_url: str | None = None
         self._make_client = client_factory or default_client(config)
         self._sync_options = SyncOptions()
@@ -309,9 +314,13 @@ class Daemon:
         self._engine = make_engine(self.config.database_url, pool_size=2 * self._workers + 2)
         check_schema(self._engine)
         if self.options.metrics_port is not None:
-            self._serve_metrics()
-            self.metrics.set_last_successes(last_successes(self._engine))
-            self.metrics.set_inventory(inventory(self._engine))
+            from syncer.metrics import Metrics
+
+            metrics = Metrics()
+            metrics.set_last_successes(last_successes(self._engine))
+            metrics.set_inventory(inventory(self._engine))
+            self._serve_metrics(metrics, self.options.metrics_port)
+            self.metrics = metrics
         now = datetime.now(UTC)
         for account in self.accounts:
             self._add_job(account, now)
@@ -343,16 +352,12 @@ class Daemon:
             **extra,
         )
 
-    def _serve_metrics(self) -> None:
+    def _serve_metrics(self, metrics: Metrics, port: int) -> None:
         from prometheus_client import start_http_server
 
-        from syncer.metrics import Metrics
-
-        self.metrics = Metrics()
-        host, port = self.options.metrics_host, self.options.metrics_port
-        assert port is not None
+        host = self.options.metrics_host
         try:
-            server, _thread = start_http_server(port, addr=host, registry=self.metrics.registry)
+            server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
         except OSError as exc:
             raise UsageError(
                 f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror}"
@@ -396,13 +401,14 @@ class Daemon:
             if self._runs.stopping or self._sync_options.stop.is_set():
                 return
             self._runs.active.add(job.name)
+        fields = {"account": job.name, "provider": job.account.provider, "event": "run_error"}
         try:
             self._sync(job)
-        except Exception:
+        except SQLAlchemyError as exc:  # the database is away: one line, not a traceback
+            log.error("%s: database error: %s", job.name, first_line(exc), extra=fields)
+        except Exception:  # one account's bug must not end the daemon
             log.exception(
-                "%s: unexpected error; the next run follows the schedule",
-                job.name,
-                extra={"account": job.name, "provider": job.account.provider, "event": "run_error"},
+                "%s: unexpected error; the next run follows the schedule", job.name, extra=fields
             )
         finally:
             with self._runs.condition:

@@ -291,3 +291,19 @@ def test_metrics_endpoint(sqlite_url: str, engine: Engine) -> None:
     fee = "syncer_monthly_fee_total"
     assert sample(families, fee, fee, status="active", currency="USD") == float(Decimal("10.00"))
     assert sample(families, fee, fee, status="suspended", currency="USD") == float(Decimal("4.20"))
+
+
+def test_a_metrics_port_in_use_is_a_usage_error(sqlite_url: str) -> None:
+    import socket
+
+    from syncer.errors import UsageError
+
+    account = vox("vox-a")
+    config = Config(database_url=sqlite_url, accounts=[account.config])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        options = DaemonOptions(metrics_port=taken.getsockname()[1])
+        daemon = Daemon(config, [account], options, client_factory=fake_clients({}))
+        with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1"):
+            daemon.run(handle_signals=False)
