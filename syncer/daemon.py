@@ -307,7 +307,6 @@ class Daemon:
 
     def _prepare(self) -> None:
         from syncer.logs import register_secrets
-        from syncer.status import inventory, last_successes
         from syncer.store.engine import check_schema, make_engine
 
         register_secrets(account.api_key.get_secret_value() for account in self.accounts)
@@ -316,11 +315,9 @@ class Daemon:
         if self.options.metrics_port is not None:
             from syncer.metrics import Metrics
 
-            metrics = Metrics()
-            metrics.set_last_successes(last_successes(self._engine))
-            metrics.set_inventory(inventory(self._engine))
-            self._serve_metrics(metrics, self.options.metrics_port)
-            self.metrics = metrics
+            self.metrics = Metrics()
+            self._refresh_gauges()
+            self._serve_metrics(self.metrics, self.options.metrics_port)
         now = datetime.now(UTC)
         for account in self.accounts:
             self._add_job(account, now)
@@ -420,15 +417,23 @@ class Daemon:
         forced = job.name in self._run_now
         self._run_now.discard(job.name)
         if not forced and self._ran_recently(job):
+            self._refresh_gauges()
             return
         result = AccountSync(
             self._engine, self.config, job.client, clock=job.clock, options=self._sync_options
         ).run()
         if self.metrics is not None:
-            from syncer.status import inventory
-
             self.metrics.observe_run(result)
+        self._refresh_gauges()
+
+    def _refresh_gauges(self) -> None:
+        """Read the inventory and last successes again (two GROUP BYs): the database is
+        shared, so they change with every replica's runs, not only with this one's."""
+        from syncer.status import inventory, last_successes
+
+        if self.metrics is not None and self._engine is not None:
             self.metrics.set_inventory(inventory(self._engine))
+            self.metrics.set_last_successes(last_successes(self._engine))
 
     def _ran_recently(self, job: AccountJob) -> bool:
         """Whether a run of the account (by any replica) started less than half a period ago."""

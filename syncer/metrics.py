@@ -59,8 +59,8 @@ class Metrics:
         )
         self.last_success = Gauge(
             "syncer_last_success_timestamp_seconds",
-            "Unix time at which the account's last complete, successful run finished "
-            "(read from the database at start, so restarts and other replicas count).",
+            "Unix time at which the account's last complete, successful run finished, by "
+            "any replica (read from the database after every tick).",
             ["account", "provider"],
             registry=self.registry,
         )
