@@ -274,8 +274,8 @@ class Daemon:
         log.info(
             "stopping (%s): no new runs; %s",
             self._stop_reason,
-            f"waiting up to {self.options.stop_timeout:.0f}s for {', '.join(busy)} to record "
-            "where they stopped"
+            f"waiting up to {self.options.stop_timeout:.0f}s for the run(s) of {', '.join(busy)} "
+            "to record where they stopped"
             if busy
             else "no run in progress",
             extra={"event": "daemon_stopping"},
