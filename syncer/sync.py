@@ -431,14 +431,17 @@ class AccountSync:
 def describe_result(result: AccountResult) -> str:
     """One log line per run: account, outcome and counts (never a secret)."""
     c = result.counts
+    incomplete = result.status == RUN_SUCCEEDED and not result.complete
     line = (
         f"{result.account}: {result.status}"
-        + ("" if result.complete or result.status == SKIPPED else " (incomplete)")
+        + (" (incomplete)" if incomplete else "")
         + f" in {result.duration:.1f}s: pages={c.pages} seen={c.seen} created={c.created} "
         f"updated={c.updated} unchanged={c.unchanged} released={c.released} "
         f"rejected={c.rejected}"
     )
-    return line + (f"; {result.error}" if result.error else "")
+    if result.error:
+        line += "; " + result.error.removeprefix(f"{result.account}: ")
+    return line
 
 
 def log_fields(result: AccountResult, event: str) -> dict[str, Any]:
