@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from syncer.reports.accrual import PARTS, AccrualReport, AccrualRequest, MonthRow, accrual_report
+from syncer.reports.accrual import AccrualReport, AccrualRequest, accrual_report
+from syncer.reports.attribution import PARTS, MonthRow
 from syncer.reports.render import render_text
 from tests import report_shapes
 from tests.history import History, ringyo, utc, vox
