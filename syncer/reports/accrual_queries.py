@@ -116,13 +116,12 @@ def gather(
     past = [Period(p.label, p.start, min(p.end, now)) for p in periods if p.start < now]
     if not past:
         return Gathered([], [], [], [], [])
-    table = periods_table(past)
-    dialect = connection.dialect.name
+    window = Window(periods_table(past), past[0].start, past[-1].end)
     gathered = Gathered(
-        held=held(connection, table, billable, dialect),
-        counted=counted(connection, table, billable),
-        changes=changes(connection, table, billable, dialect),
-        setups=setups(connection, table, dialect),
+        held=held(connection, window, billable),
+        counted=counted(connection, window, billable),
+        changes=changes(connection, window, billable),
+        setups=setups(connection, window),
         rate_at_now=[],
     )
     if periods[0].start <= now < periods[-1].end:
@@ -130,18 +129,33 @@ def gather(
     return gathered
 
 
-def overlapping(table: Subquery) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Window:
+    """The months of a report as a derived table, and the span they cover together (the
+    span is repeated as plain conditions, so the database can narrow the versions first)."""
+
+    table: Subquery
+    start: datetime
+    end: datetime
+
+
+def overlapping(window: Window) -> ColumnElement[bool]:
+    """A version in force at some time of a month of the window."""
+    v, table = versions.c, window.table
     return and_(
-        versions.c.valid_from < table.c.end_at,
-        or_(versions.c.valid_to.is_(None), versions.c.valid_to > table.c.start_at),
+        v.valid_from < table.c.end_at,
+        or_(v.valid_to.is_(None), v.valid_to > table.c.start_at),
     )
 
 
-def held(
-    connection: Connection, table: Subquery, billable: tuple[str, ...], dialect: str
-) -> list[Held]:
-    """Microseconds held in a billable status, per month, provider, currency and fee."""
+def in_window(window: Window) -> list[ColumnElement[bool]]:
     v = versions.c
+    return [v.valid_from < window.end, or_(v.valid_to.is_(None), v.valid_to > window.start)]
+
+
+def held(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Held]:
+    """Microseconds held in a billable status, per month, provider, currency and fee."""
+    v, table = versions.c, window.table
     start = case((v.valid_from > table.c.start_at, v.valid_from), else_=table.c.start_at)
     end = case(
         (v.valid_to.is_(None), table.c.end_at),
@@ -153,10 +167,10 @@ def held(
         select(*group, micros_sum(start, end).label("micros"))
         .select_from(
             versions.join(numbers, numbers.c.id == versions.c.number_id).join(
-                table, overlapping(table)
+                table, overlapping(window)
             )
         )
-        .where(versions.c.status.in_(billable))
+        .where(versions.c.status.in_(billable), *in_window(window))
         .group_by(*group)
     )
     return [
@@ -165,8 +179,9 @@ def held(
     ]
 
 
-def counted(connection: Connection, table: Subquery, billable: tuple[str, ...]) -> list[Counted]:
+def counted(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Counted]:
     """Distinct numbers held in a billable status, and the unpriced ones, per month and currency."""
+    table = window.table
     unpriced = case((versions.c.monthly_fee.is_(None), versions.c.number_id))
     query = (
         select(
@@ -175,8 +190,8 @@ def counted(connection: Connection, table: Subquery, billable: tuple[str, ...]) 
             func.count(versions.c.number_id.distinct()).label("numbers"),
             func.count(unpriced.distinct()).label("unpriced"),
         )
-        .select_from(versions.join(table, overlapping(table)))
-        .where(versions.c.status.in_(billable))
+        .select_from(versions.join(table, overlapping(window)))
+        .where(versions.c.status.in_(billable), *in_window(window))
         .group_by(table.c.idx, versions.c.currency)
     )
     return [
@@ -185,15 +200,13 @@ def counted(connection: Connection, table: Subquery, billable: tuple[str, ...]) 
     ]
 
 
-def changes(
-    connection: Connection, table: Subquery, billable: tuple[str, ...], dialect: str
-) -> list[Change]:
+def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Change]:
     """Every version start in the months, grouped by what changed (see the module doc).
 
     The flags are computed in a subquery and grouped on outside, so the GROUP BY names plain
     columns on every dialect.
     """
-    before = versions.alias("before")
+    before, table = versions.alias("before"), window.table
     flags = (
         select(
             table.c.idx,
@@ -229,6 +242,8 @@ def changes(
             )
         )
         .where(
+            versions.c.valid_from >= window.start,
+            versions.c.valid_from < window.end,
             or_(versions.c.status.in_(billable), before.c.status.in_(billable)),
             # most new versions change no rate (a name, an assignment): leave them out early
             not_(
@@ -267,9 +282,9 @@ def changes(
     ]
 
 
-def setups(connection: Connection, table: Subquery, dialect: str) -> list[Setup]:
+def setups(connection: Connection, window: Window) -> list[Setup]:
     """Setup fees by month of `provider_created_at`, once per number and creation time."""
-    before = versions.alias("before")
+    before, table = versions.alias("before"), window.table
     query = (
         select(
             table.c.idx,
@@ -295,6 +310,8 @@ def setups(connection: Connection, table: Subquery, dialect: str) -> list[Setup]
             )
         )
         .where(
+            versions.c.provider_created_at >= window.start,
+            versions.c.provider_created_at < window.end,
             versions.c.setup_fee.is_not(None),
             or_(
                 before.c.id.is_(None),
@@ -305,7 +322,7 @@ def setups(connection: Connection, table: Subquery, dialect: str) -> list[Setup]
     )
     setups = []
     for row in connection.execute(query):
-        amount = read_money(row.amount, dialect)
+        amount = read_money(row.amount, connection.dialect.name)
         if amount is not None:
             setups.append(Setup(row.idx, row.provider, row.currency, amount))
     return setups

@@ -37,6 +37,7 @@ versions = cast(Table, PhoneNumberVersion.__table__)
 GROUP_KEYS = ("provider", "account", "country", "type", "status")
 DEFAULT_GROUP_BY = ("provider", "account")
 STATUSES = ("active", "pending", "inactive", "suspended", RELEASED)
+FIGURES = ("currency", "numbers", "monthly_fee_total", "unpriced_numbers")
 
 
 def split_list(values: str | Sequence[str] | None) -> list[str]:
@@ -121,8 +122,7 @@ class CostsReport:
         }
 
     def csv_rows(self) -> tuple[list[str], list[list[Any]]]:
-        header = [*self.request.group_by, "currency", "numbers", "monthly_fee_total"]
-        header.append("unpriced_numbers")
+        header = [*self.request.group_by, *FIGURES]
         rows = [
             [
                 *row.keys,
