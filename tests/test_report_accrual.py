@@ -291,3 +291,24 @@ def test_bad_requests(options: dict[str, str], message: str) -> None:
 
     with pytest.raises(UsageError, match=message):
         AccrualRequest.parse(**options)
+
+
+def test_as_of_reproduces_the_report_as_it_stood(engine: Engine) -> None:
+    history = History(engine)
+    account = history.tryvox(
+        items=[vox(1, fee="2.00", setup="1.00", created="2026-10-02T00:00:00Z")]
+    )
+    history.sync_at(utc(2026, 10, 3))
+    then = accrual(engine, now=utc(2026, 10, 20), start="2026-10", end="2026-10")
+
+    # later: a number bought on the 19th is first seen on the 25th, a fee changes
+    account.items.append(vox(2, fee="3.00", setup="4.00", created="2026-10-19T00:00:00Z"))
+    account.items[0]["monthly_fee"] = "5.00"
+    history.sync_at(utc(2026, 10, 25))
+    again = accrual(engine, now=DECEMBER_1, as_of="2026-10-20", start="2026-10", end="2026-10")
+    assert [(r.accrued, r.setup_fees, r.numbers, r.delta) for r in again.rows] == [
+        (r.accrued, r.setup_fees, r.numbers, r.delta) for r in then.rows
+    ]
+    assert month(then, "2026-10").accrued == F("2.00") * 17 / 31 + F("1.00")  # 3rd to 20th
+    # and today the second number's setup fee is October's, though syncer saw it later
+    assert month(accrual(engine, start="2026-10", end="2026-10"), "2026-10").setup_fees == F(5)

@@ -121,7 +121,7 @@ def gather(
         held=held(connection, window, billable),
         counted=counted(connection, window, billable),
         changes=changes(connection, window, billable),
-        setups=setups(connection, window),
+        setups=setups(connection, window, now),
         rate_at_now=[],
     )
     if periods[0].start <= now < periods[-1].end:
@@ -282,8 +282,9 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
     ]
 
 
-def setups(connection: Connection, window: Window) -> list[Setup]:
-    """Setup fees by month of `provider_created_at`, once per number and creation time."""
+def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]:
+    """Setup fees by month of `provider_created_at`, once per number and creation time, of
+    the numbers syncer had seen by `now` (so a past `now` reproduces a past report)."""
     before, table = versions.alias("before"), window.table
     query = (
         select(
@@ -312,6 +313,7 @@ def setups(connection: Connection, window: Window) -> list[Setup]:
         .where(
             versions.c.provider_created_at >= window.start,
             versions.c.provider_created_at < window.end,
+            versions.c.valid_from < now,
             versions.c.setup_fee.is_not(None),
             or_(
                 before.c.id.is_(None),
