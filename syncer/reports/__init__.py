@@ -9,6 +9,11 @@ report object that `render` writes as a table, CSV or JSON:
 - `changes`: status transitions in a period, listed and summarized;
 - `runs`: the recent sync runs.
 
+Behind them: `periods` (dates people type, months and days as UTC instants), `sql` (the few
+dialect-specific pieces: exact money and duration sums, a derived table of periods),
+`accrual_queries` and `attribution` (the accrual's aggregates and exact arithmetic), `money`
+(the rounding rule), `render` (table, CSV, JSON) and `charts` (matplotlib).
+
 Reports read the store only (never the providers) and need only `database_url`.
 """
 
