@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError
+from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -203,7 +203,10 @@ def simulate(
             parse_faults(faults)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
-    run(host, port, numbers, seed, accounts, faults, click.echo)
+    try:
+        run(host, port, numbers, seed, accounts, faults, click.echo)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @main.command()
