@@ -1,17 +1,18 @@
 """`syncer demo`: the whole product on a laptop, with no config and no network.
 
 It starts the provider simulator in-process and tells a short story on a clock of its own,
-so that the reports have months to show. The dates are fixed (and the world is generated
-from a fixed seed), so every run prints the same story:
+so that the reports have months to show (the world is generated from a fixed seed, and the
+dates follow from today, so a run on the same day always prints the same story):
 
-1. 2 November 2026: the first sync of two Ringyo and two TryVox accounts; every number is new.
+1. The 2nd of the month before last: the first sync of two Ringyo and two TryVox accounts;
+   every number is new.
 2. The providers' world changes (status changes, releases, fee changes, new numbers), and
-   on 7 December a second sync writes only the differences.
-3. It changes again, and on 11 January 2027 a third sync.
+   on the 7th of last month a second sync writes only the differences.
+3. It changes again, and an hour ago a third sync.
 
 Then it prints the costs table, the summary of the status changes since the first sync, and
-the accrual for November to January (January accrued up to the demo's "now", an hour after
-the last sync), with the attribution of each month's change.
+the accrual of the three months (this one accrued up to now), with the attribution of each
+month's change.
 """
 
 from __future__ import annotations
@@ -36,16 +37,28 @@ DEMO_FEES = {
     "ringyo-1": ({"default": Decimal("1.00"), "US": Decimal("1.15"), "GB": Decimal("1.40")}, "USD"),
     "ringyo-2": ({"default": Decimal("0.95"), "DE": Decimal("1.10")}, "EUR"),
 }
-# The demo's calendar: its syncs, the churn (fraction, seed) before each later one, and the
-# instant the reports are made at.
-SYNCS = (
-    datetime(2026, 11, 2, 9, tzinfo=UTC),
-    datetime(2026, 12, 7, 9, tzinfo=UTC),
-    datetime(2027, 1, 11, 9, tzinfo=UTC),
-)
+# The churn (fraction, seed) before each sync after the first.
 CHURNS = ((0.08, 7), (0.05, 11))
-REPORTS_AT = SYNCS[-1] + timedelta(hours=1)
 WORLD_SEED = 2026
+
+
+def demo_calendar(now: datetime) -> tuple[tuple[datetime, datetime, datetime], datetime]:
+    """The demo's three syncs and the instant of its reports (`now`, to the minute).
+
+    The syncs are on the 2nd of the month before last and the 7th of last month at 09:00
+    UTC, and an hour before the reports: three months for the reports to show, none of
+    them in the future.
+    """
+    reports_at = now.astimezone(UTC).replace(second=0, microsecond=0)
+    this_month = reports_at.replace(day=1, hour=0, minute=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    month_before = (last_month - timedelta(days=1)).replace(day=1)
+    syncs = (
+        month_before.replace(day=2, hour=9),
+        last_month.replace(day=7, hour=9),
+        reports_at - timedelta(hours=1),
+    )
+    return syncs, reports_at
 
 
 def demo_config(
@@ -71,7 +84,8 @@ def demo_config(
     return config, resolved
 
 
-def run_demo(database: str, numbers: int, echo: Echo) -> None:
+def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = None) -> None:
+    """Run the demo into the SQLite file `database`; `now` dates it (default: the real now)."""
     from syncer.simulator import SimulatorServer, World
     from syncer.store.engine import make_engine
     from syncer.store.migrate import upgrade
@@ -79,9 +93,14 @@ def run_demo(database: str, numbers: int, echo: Echo) -> None:
     path = Path(database).resolve()
     _remove_database(path)
     database_url = f"sqlite:///{path}"
-    clock = ShiftedClock(SYNCS[0])
+    syncs, reports_at = demo_calendar(now or datetime.now(UTC))
+    clock = ShiftedClock(syncs[0])
     world = World.generate(
-        numbers=numbers, seed=WORLD_SEED, accounts_per_provider=2, clock=clock.now
+        numbers=numbers,
+        seed=WORLD_SEED,
+        accounts_per_provider=2,
+        clock=clock.now,
+        history_end=syncs[0] - timedelta(days=1),  # every number was bought before it is seen
     )
     with SimulatorServer(world, port=0) as server:
         echo(f"Simulated Ringyo and TryVox APIs at {server.url} with {numbers} numbers")
@@ -89,7 +108,7 @@ def run_demo(database: str, numbers: int, echo: Echo) -> None:
         echo(f"Created {path.name} (SQLite) at schema head")
         echo(
             "The demo runs on a clock of its own: its syncs are dated "
-            + ", ".join(_day(at) for at in SYNCS)
+            + ", ".join(_day(at) for at in syncs)
             + ", so the reports have three months to show.\n"
         )
         config, accounts = demo_config(
@@ -99,45 +118,50 @@ def run_demo(database: str, numbers: int, echo: Echo) -> None:
         )
         engine = make_engine(database_url)
         try:
-            echo(f"1. {_when(SYNCS[0])}: first sync, every number is new")
+            echo(f"1. {_when(syncs[0])}: first sync, every number is new")
             _print_results(sync_accounts(engine, config, accounts, clock=clock), echo)
-            for step, (at, (fraction, seed)) in enumerate(zip(SYNCS[1:], CHURNS, strict=True)):
+            for step, (at, (fraction, seed)) in enumerate(zip(syncs[1:], CHURNS, strict=True)):
                 clock.set(at - timedelta(days=1))  # numbers bought now are dated the day before
                 changes = world.churn(fraction=fraction, seed=seed)
                 echo(f"\n{step + 2}. The providers' world changes: {_describe_churn(changes)}")
                 clock.set(at)
                 echo(f"   {_when(at)}: sync again; only the differences are written")
                 _print_results(sync_accounts(engine, config, accounts, clock=clock), echo)
-            _print_reports(engine, echo)
+            _print_reports(engine, echo, syncs[0], reports_at)
         finally:
             engine.dispose()
     echo(
-        f"\nEverything is in {path.name}. Try the reports yourself (the dates are the demo's):\n"
+        f"\nEverything is in {path.name}. Try the reports yourself:\n"
         f"  export SYNCER_DATABASE_URL=sqlite:///{path.name}\n"
-        "  syncer report costs --as-of 2026-12-01 --by provider,status\n"
-        f"  syncer report accrual --from 2026-11 --to 2027-01 --as-of {_iso(REPORTS_AT)}"
-        " --chart accrual.png\n"
-        f"  syncer report changes --since 2026-11-03 --until {_iso(REPORTS_AT)}"
-        " --chart changes.png\n"
+        f"  syncer report costs --as-of {syncs[1]:%Y-%m-01} --by provider,status\n"
+        f"  syncer report accrual --from {syncs[0]:%Y-%m} --chart accrual.png\n"
+        f"  syncer report changes --since {_first_day_after(syncs[0])} --chart changes.png\n"
         "  syncer report runs\n"
         f"  sqlite3 {path.name} 'SELECT * FROM current_costs'"
     )
 
 
-def _print_reports(engine: Engine, echo: Echo) -> None:
+def _print_reports(engine: Engine, echo: Echo, first_sync: datetime, at: datetime) -> None:
     """The costs table, the changes summary and the accrual of the demo's months."""
     from syncer.reports import accrual, changes, costs, render
 
     echo("")
-    report = costs.costs_report(engine, costs.CostsRequest(), now=REPORTS_AT)
+    report = costs.costs_report(engine, costs.CostsRequest(), now=at)
     echo(render.render_text(report, "table").rstrip())
     echo("")
-    since = changes.ChangesRequest.parse(since="2026-11-03", until=_iso(REPORTS_AT))
+    since = changes.ChangesRequest.parse(since=_first_day_after(first_sync), until=_iso(at))
     summary = changes.changes_report(engine, since, listing=False)
     echo(render.render_text(summary, "table").rstrip())
     echo("")
-    months = accrual.AccrualRequest.parse(start="2026-11", end="2027-01", as_of=_iso(REPORTS_AT))
+    months = accrual.AccrualRequest.parse(
+        start=f"{first_sync:%Y-%m}", end=f"{at:%Y-%m}", as_of=_iso(at)
+    )
     echo(render.render_text(accrual.accrual_report(engine, months), "table").rstrip())
+
+
+def _first_day_after(at: datetime) -> str:
+    """The day after `at`: the changes after the first sync, whose every number is new."""
+    return f"{at + timedelta(days=1):%Y-%m-%d}"
 
 
 def _when(at: datetime) -> str:
