@@ -95,7 +95,10 @@ def main(config_file: str | None, debug: bool, verbose: int, log_format: str) ->
     Start here:
       syncer demo                 try it all on simulated providers, no config needed
       syncer db upgrade           create or upgrade the tables in database_url
-      syncer sync                 one pass over every account in syncer.toml
+      syncer sync                 one pass over every account in syncer.toml (cron)
+      syncer daemon               every account on its schedule, until stopped
+      syncer report costs         what the numbers cost (also: accrual, changes, runs)
+      syncer status               health of each account (exit 1 when one is late)
     """
     from syncer.logs import setup_logging
 
