@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError
+from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,7 +95,10 @@ def main(config_file: str | None, debug: bool, verbose: int, log_format: str) ->
     Start here:
       syncer demo                 try it all on simulated providers, no config needed
       syncer db upgrade           create or upgrade the tables in database_url
-      syncer sync                 one pass over every account in syncer.toml
+      syncer sync                 one pass over every account in syncer.toml (cron)
+      syncer daemon               every account on its schedule, until stopped
+      syncer report costs         what the numbers cost (also: accrual, changes, runs)
+      syncer status               health of each account (exit 1 when one is late)
     """
     from syncer.logs import setup_logging
 
@@ -203,7 +206,10 @@ def simulate(
             parse_faults(faults)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
-    run(host, port, numbers, seed, accounts, faults, click.echo)
+    try:
+        run(host, port, numbers, seed, accounts, faults, click.echo)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -225,6 +231,403 @@ def demo(database: str, numbers: int) -> None:
     from syncer.demo import run_demo
 
     run_demo(database, numbers, click.echo)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this account (repeat for several). Default: every account.",
+)
+@click.option(
+    "--run-now", is_flag=True, help="Sync every account once at start, then follow the schedules."
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; the "
+    "address is logged). Default: no metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the metrics endpoint listens on; 0.0.0.0 lets a Prometheus on another "
+    "host (or pod) scrape it.",
+)
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After SIGTERM/SIGINT, how long runs in progress get to record where they stopped; "
+    "after that the daemon exits anyway, with code 1.",
+)
+@click.pass_context
+def daemon(
+    ctx: click.Context,
+    config_file: str | None,
+    accounts: tuple[str, ...],
+    run_now: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+    stop_timeout: float,
+) -> None:
+    """Run every account on its schedule until SIGTERM or SIGINT (Ctrl-C), then stop cleanly.
+
+    Each account follows its `schedule` in the config (a crontab, in UTC, or `every 30s|10m|2h`;
+    default every 1h), started up to a tenth of its period late (at most 5 minutes) so accounts
+    do not all fire at once. Logs one line per run at info level (--log-format json for log
+    pipelines). One account's failure never stops the others.
+
+    Several daemons may share one database (PostgreSQL or MariaDB): each account is synced by
+    one of them at a time; the others skip that tick.
+
+    Stopping: runs in progress stop at their next page and are recorded as interrupted. Exit
+    code 0 after a clean stop, 1 when a run did not stop within --stop-timeout (or on a second
+    signal), 2 for a config or database error at start.
+    """
+    from syncer.config import inline_key_warning, load_config, resolve_accounts
+    from syncer.daemon import DaemonOptions, run_daemon
+
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))  # a daemon logs its runs
+    if root.level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not two lines per run
+    config = load_config(_config_file(ctx, config_file))
+    warning = inline_key_warning(config)
+    if warning:
+        click.echo(warning, err=True)
+    chosen = resolve_accounts(config, accounts)
+    options = DaemonOptions(
+        run_now=run_now,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        stop_timeout=stop_timeout,
+    )
+    ctx.exit(run_daemon(config, chosen, options))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Show only this account (repeat for several). Default: every account in the config.",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    help="Failing when an account's last success is older than this (90s, 30m, 6h, 2d). "
+    "Default: 3 x its schedule's interval; for a crontab, 3 x the gap between its next two "
+    "runs.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for scripts.",
+)
+@click.pass_context
+def status(
+    ctx: click.Context,
+    config_file: str | None,
+    accounts: tuple[str, ...],
+    max_age: str | None,
+    output_format: str,
+) -> None:
+    """Show, per account, its last success, last failure and error, numbers by status and
+    monthly-fee run-rate; exit 1 when an account has not succeeded within its max age.
+
+    A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
+    not, 2 for a config or database error. Reads only the database: no API keys needed.
+    """
+    from syncer.config import load_config
+    from syncer.schedule import parse_duration
+    from syncer.status import collect_status, report_json, report_table
+
+    age = None
+    if max_age is not None:
+        try:
+            age = parse_duration(max_age)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    config = load_config(_config_file(ctx, config_file))
+    report = collect_status(config, accounts, max_age=age)
+    click.echo(report_json(report) if output_format == "json" else report_table(report))
+    ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
+
+
+@main.group()
+def report() -> None:
+    """Reports on the mirror: costs, accruals, status changes, sync runs.
+
+    \b
+    Reports only read the database (database_url from the config, or
+    $SYNCER_DATABASE_URL); they need no API keys. Every report takes
+    --format table|csv|json and --output FILE. Money in CSV and JSON is a
+    decimal string; tables round to two decimals (half away from zero).
+    """
+
+
+def report_options(function: F) -> F:
+    """--config, --format and --output, shared by every report."""
+    function = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Write the report to this file instead of stdout.",
+    )(function)
+    function = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="table for people; csv (one row per group); json (the shape in the README).",
+    )(function)
+    return config_option(function)
+
+
+TIMEZONE_HELP = (
+    "IANA time zone (e.g. Europe/Berlin) for dates without an offset and for day and month "
+    "boundaries. Default: UTC."
+)
+
+
+def _database_url(ctx: click.Context, config_file: str | None) -> str:
+    from syncer.config import load_config
+
+    return load_config(_config_file(ctx, config_file), required=False).database_url
+
+
+@report.command("costs")
+@report_options
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Answer from history: the state in force at this instant (a date is 00:00 that "
+    "day, so --as-of 2026-10-01 is how September ended). Default: now.",
+)
+@click.option(
+    "--by",
+    metavar="KEYS",
+    help="Group by these comma-separated keys: provider, account, country, type, status. "
+    "Always by currency too. Default: provider,account.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="STATUS",
+    help="Only numbers in this status (repeat, or comma-separate). Default: every status "
+    "but released; --status released shows the released ones.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_costs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    as_of: str | None,
+    by: str | None,
+    statuses: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """Monthly-fee run-rate: numbers and monthly fees per group and currency.
+
+    Totals are per currency (never added across currencies). Numbers without a known fee
+    are counted as unpriced, never as zero cost.
+    """
+    from syncer.reports import costs, database, render
+
+    request = costs.CostsRequest.parse(as_of=as_of, by=by, status=statuses, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = costs.costs_report(engine, request)
+    render.write(result, fmt, output)
+
+
+@report.command("accrual")
+@report_options
+@click.option(
+    "--from",
+    "start",
+    metavar="YYYY-MM",
+    help="First month. Default: the first month with data, at most a year before --to.",
+)
+@click.option("--to", "end", metavar="YYYY-MM", help="Last month. Default: the current month.")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Accrue up to this instant instead of now: the report exactly as it stood then.",
+)
+@click.option(
+    "--billable",
+    multiple=True,
+    metavar="STATUS",
+    help="Statuses in which a number accrues its fee (repeat, or comma-separate). "
+    "Default: active,suspended.",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the months as stacked bars per provider with the total as a line "
+    "(.png or .svg).",
+)
+@click.pass_context
+def report_accrual(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    start: str | None,
+    end: str | None,
+    timezone: str | None,
+    as_of: str | None,
+    billable: tuple[str, ...],
+    chart: str | None,
+) -> None:
+    """What was accrued per calendar month, and why it changed.
+
+    Accrued = monthly fee x time held in a billable status / length of the month, plus
+    setup fees in the month the number was created at the provider. The current month is
+    accrued up to now. The change from the month before is split into numbers added,
+    numbers released, price changes, status changes, setup fees and (for the current
+    month) the part not accrued yet; the parts add up to the change exactly.
+    """
+    from syncer.reports import accrual, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = accrual.AccrualRequest.parse(
+        start=start, end=end, timezone=timezone, billable=billable, as_of=as_of
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = accrual.accrual_report(engine, request)
+    render.write(result, fmt, output)
+    if chart:
+        charts.accrual_chart(result, chart)
+
+
+@report.command("changes")
+@report_options
+@click.option("--since", metavar="DATE", help="Start (included). Default: 7 days before --until.")
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="End (excluded; a date includes that whole day). Default: now.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option(
+    "--provider", multiple=True, metavar="NAME", help="Only ringyo or tryvox (repeatable)."
+)
+@click.option(
+    "--country", multiple=True, metavar="CC", help="Only numbers of this country (repeatable)."
+)
+@click.option(
+    "--from-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes from this status; 'new' for first sightings (repeatable).",
+)
+@click.option(
+    "--to-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes to this status, e.g. released (repeatable).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    metavar="N",
+    help="List at most N changes (the summary still counts all of them).",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the changes per day as stacked bars (.png or .svg).",
+)
+@click.pass_context
+def report_changes(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    since: str | None,
+    until: str | None,
+    timezone: str | None,
+    account: tuple[str, ...],
+    provider: tuple[str, ...],
+    country: tuple[str, ...],
+    from_status: tuple[str, ...],
+    to_status: tuple[str, ...],
+    limit: int | None,
+    chart: str | None,
+) -> None:
+    """Status changes in a period: the list and a from->to summary.
+
+    A first sighting shows as from "(new)"; a number gone from its account's complete
+    listing as to "released".
+    """
+    from syncer.reports import changes, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = changes.ChangesRequest.parse(
+        since=since,
+        until=until,
+        timezone=timezone,
+        account=account,
+        provider=provider,
+        country=country,
+        from_status=from_status,
+        to_status=to_status,
+        limit=limit,
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = changes.changes_report(engine, request, per_day=chart is not None)
+    render.write(result, fmt, output)
+    if chart:
+        charts.changes_chart(result, chart)
+
+
+@report.command("runs")
+@report_options
+@click.option(
+    "--limit", default=20, show_default=True, metavar="N", help="How many runs, newest first."
+)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_runs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    account: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """The last sync runs: account, start, duration, pages, counts, status and error."""
+    from syncer.reports import database, render, runs
+
+    request = runs.RunsRequest.parse(limit=limit, account=account, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = runs.runs_report(engine, request)
+    render.write(result, fmt, output)
 
 
 if __name__ == "__main__":  # pragma: no cover
