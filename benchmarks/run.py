@@ -218,7 +218,7 @@ class Bench:
                 changed = add("change", run_process(sync, env))
                 ratios["change"].append(changed.wall / fetch.wall)
                 self.progress(size, backend, round_number, cells)
-            if self.args.dlt:
+            if self.args.dlt and size <= self.args.dlt_max_numbers:
                 self.measure_dlt(sim, backend, accounts, add)
         result: dict[str, Any] = {
             "numbers": size,
@@ -236,7 +236,7 @@ class Bench:
                 for run in cells[name].runs
             ),
         }
-        if self.args.dlt:
+        if "dlt_initial" in cells:
             for job in ("initial", "unchanged", "change"):
                 result["ratio"][f"dlt_{job}"] = cells[f"dlt_{job}"].median / cells[job].median
         return result
@@ -393,6 +393,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds per figure (default: 3)")
     parser.add_argument("--dlt-runs", type=int, default=1, help="rounds of dlt (default: 1)")
     parser.add_argument("--no-dlt", dest="dlt", action="store_false", help="skip dlt")
+    parser.add_argument(
+        "--dlt-max-numbers",
+        type=int,
+        default=10**9,
+        help="run dlt only on worlds up to this size (default: every size)",
+    )
     parser.add_argument(
         "--no-concurrency",
         dest="concurrency",
