@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError
+from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -203,7 +203,10 @@ def simulate(
             parse_faults(faults)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
-    run(host, port, numbers, seed, accounts, faults, click.echo)
+    try:
+        run(host, port, numbers, seed, accounts, faults, click.echo)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -225,6 +228,141 @@ def demo(database: str, numbers: int) -> None:
     from syncer.demo import run_demo
 
     run_demo(database, numbers, click.echo)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this account (repeat for several). Default: every account.",
+)
+@click.option(
+    "--run-now", is_flag=True, help="Sync every account once at start, then follow the schedules."
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port; the "
+    "address is logged). Default: no metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the metrics endpoint listens on; 0.0.0.0 lets a Prometheus on another "
+    "host (or pod) scrape it.",
+)
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After SIGTERM/SIGINT, how long runs in progress get to record where they stopped; "
+    "after that the daemon exits anyway, with code 1.",
+)
+@click.pass_context
+def daemon(
+    ctx: click.Context,
+    config_file: str | None,
+    accounts: tuple[str, ...],
+    run_now: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+    stop_timeout: float,
+) -> None:
+    """Run every account on its schedule until SIGTERM or SIGINT (Ctrl-C), then stop cleanly.
+
+    Each account follows its `schedule` in the config (a crontab, in UTC, or `every 30s|10m|2h`;
+    default every 1h), started up to a tenth of its period late (at most 5 minutes) so accounts
+    do not all fire at once. Logs one line per run at info level (--log-format json for log
+    pipelines). One account's failure never stops the others.
+
+    Several daemons may share one database (PostgreSQL or MariaDB): each account is synced by
+    one of them at a time; the others skip that tick.
+
+    Stopping: runs in progress stop at their next page and are recorded as interrupted. Exit
+    code 0 after a clean stop, 1 when a run did not stop within --stop-timeout (or on a second
+    signal), 2 for a config or database error at start.
+    """
+    from syncer.config import inline_key_warning, load_config, resolve_accounts
+    from syncer.daemon import DaemonOptions, run_daemon
+
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))  # a daemon logs its runs
+    if root.level > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not two lines per run
+    config = load_config(_config_file(ctx, config_file))
+    warning = inline_key_warning(config)
+    if warning:
+        click.echo(warning, err=True)
+    chosen = resolve_accounts(config, accounts)
+    options = DaemonOptions(
+        run_now=run_now,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        stop_timeout=stop_timeout,
+    )
+    ctx.exit(run_daemon(config, chosen, options))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Show only this account (repeat for several). Default: every account in the config.",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    help="Failing when an account's last success is older than this (90s, 30m, 6h, 2d). "
+    "Default: 3 x its schedule's interval; for a crontab, 3 x the gap between its next two "
+    "runs.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for scripts.",
+)
+@click.pass_context
+def status(
+    ctx: click.Context,
+    config_file: str | None,
+    accounts: tuple[str, ...],
+    max_age: str | None,
+    output_format: str,
+) -> None:
+    """Show, per account, its last success, last failure and error, numbers by status and
+    monthly-fee run-rate; exit 1 when an account has not succeeded within its max age.
+
+    A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
+    not, 2 for a config or database error. Reads only the database: no API keys needed.
+    """
+    from syncer.config import load_config
+    from syncer.schedule import parse_duration
+    from syncer.status import collect_status, report_json, report_table
+
+    age = None
+    if max_age is not None:
+        try:
+            age = parse_duration(max_age)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    config = load_config(_config_file(ctx, config_file))
+    report = collect_status(config, accounts, max_age=age)
+    click.echo(report_json(report) if output_format == "json" else report_table(report))
+    ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,31 +75,18 @@ class TerminalProgress:
 
 
 def print_results(results: Sequence[AccountResult], stream: IO[str] | None = None) -> None:
-    """The outcome of every account: a table on a terminal, one line each otherwise."""
+    """One line per account (the log line's format), its outcome coloured on a terminal."""
     out = stream or sys.stdout
     if not out.isatty():
         for result in results:
             print(describe_result(result), file=out)
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title="sync", title_justify="left")
-    table.add_column("account")
-    table.add_column("status")
-    for name in ("seen", "created", "updated", "unchanged", "released", "rejected"):
-        table.add_column(name, justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("note", overflow="fold")
-    for r in results:
-        status = r.status if r.complete or r.status == "skipped" else f"{r.status} (incomplete)"
-        style = "green" if r.ok else ("yellow" if r.status != "failed" else "red")
-        c = r.counts
-        table.add_row(
-            r.account,
-            f"[{style}]{status}[/]",
-            *(str(v) for v in (c.seen, c.created, c.updated, c.unchanged, c.released, c.rejected)),
-            f"{r.duration:.1f}s",
-            r.error or "",
-        )
-    Console(file=out).print(table)
+    console = Console(file=out, highlight=False)
+    for result in results:
+        style = "green" if result.ok else ("red" if result.status == "failed" else "yellow")
+        account, _, rest = describe_result(result).partition(": ")
+        status, _, details = rest.partition(" ")
+        console.print(f"[bold]{escape(account)}[/]: [{style}]{status}[/] {escape(details)}")

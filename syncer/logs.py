@@ -39,6 +39,19 @@ class _TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+# Fields a log call may pass with `extra=`; the JSON formatter writes them as keys.
+_EXTRA_KEYS = (
+    "account",
+    "provider",
+    "run_id",
+    "event",
+    "status",
+    "listing_complete",
+    "counts",
+    "duration",
+)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -48,7 +61,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("account", "provider", "run_id", "event", "counts", "status", "duration"):
+        for key in _EXTRA_KEYS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -146,23 +146,24 @@ class AccountSync:
         self.run_id = 0
         self._last_progress_write = 0.0
         self._rejection_keys: set[str] = set()
+        self._began = time.monotonic()
 
     def run(self) -> AccountResult:
         """Sync the account once; never raises for a provider or data problem."""
         started = self.clock.now()
-        began = time.monotonic()
+        self._began = time.monotonic()
         result = AccountResult(self.name, self.provider, SKIPPED, started_at=started)
         try:
             with account_lock(self.engine, self.name):
                 result = self._run_locked(started)
         except AccountBusyError as exc:
-            log.info("%s", exc)
             result.error = str(exc)
+            log.info("%s", exc, extra=log_fields(result, "run_skipped"))
         except SQLAlchemyError as exc:
             result.status = RUN_FAILED
             result.error = f"database error: {first_line(exc)}"
-            log.error("%s: %s", self.name, result.error)
-        result.duration = time.monotonic() - began
+            log.error("%s: %s", self.name, result.error, extra=log_fields(result, "run_failed"))
+        result.duration = time.monotonic() - self._began
         self.progress.finished(result)
         return result
 
@@ -422,21 +423,39 @@ class AccountSync:
                 self.run_id,
                 first_line(exc),
             )
+        result.duration = time.monotonic() - self._began
         level = logging.INFO if result.ok else logging.WARNING
-        log.log(level, "%s", describe_result(result))
+        log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_finished"))
 
 
 def describe_result(result: AccountResult) -> str:
     """One log line per run: account, outcome and counts (never a secret)."""
     c = result.counts
+    incomplete = result.status == RUN_SUCCEEDED and not result.complete
     line = (
         f"{result.account}: {result.status}"
-        + ("" if result.complete or result.status == SKIPPED else " (incomplete)")
+        + (" (incomplete)" if incomplete else "")
         + f" in {result.duration:.1f}s: pages={c.pages} seen={c.seen} created={c.created} "
         f"updated={c.updated} unchanged={c.unchanged} released={c.released} "
         f"rejected={c.rejected}"
     )
-    return line + (f"; {result.error}" if result.error else "")
+    if result.error:
+        line += "; " + result.error.removeprefix(f"{result.account}: ")
+    return line
+
+
+def log_fields(result: AccountResult, event: str) -> dict[str, Any]:
+    """The fields of a run's log line that `--log-format json` writes as JSON keys."""
+    return {
+        "account": result.account,
+        "provider": result.provider,
+        "run_id": result.run_id,
+        "event": event,
+        "status": result.status,
+        "listing_complete": result.complete,
+        "counts": result.counts.as_dict(),
+        "duration": round(result.duration, 3),
+    }
 
 
 def retry_policy(config: Config) -> RetryPolicy:
