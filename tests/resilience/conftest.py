@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from syncer.config import Config, ResolvedAccount
 from syncer.demo import demo_config
 from syncer.providers import ProviderClient, RetryPolicy
 from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.engine import make_engine
+from syncer.store.models import RejectedRecord, SyncRun
 from syncer.sync import AccountResult, sync_accounts
 from tests.conftest import MYSQL_URL, POSTGRES_URL, prepared_server_url, truncate_all
 from tests.invariants import assert_history_invariants
@@ -212,3 +213,16 @@ def config_toml(
             table = ", ".join(f'{country} = "{fee}"' for country, fee in fees.items())
             lines += [f"fees = {{ {table} }}", f'currency = "{currency}"']
     return "\n".join(lines) + "\n", env
+
+
+def rejected_records(engine: Engine, run_ids: list[int]) -> list[dict[str, Any]]:
+    """The rejected_records rows of these runs, in the order they were written."""
+    query = select(RejectedRecord).where(RejectedRecord.sync_run_id.in_(run_ids))
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query.order_by(RejectedRecord.id))]
+
+
+def runs(engine: Engine) -> list[dict[str, Any]]:
+    """Every sync_runs row, oldest first."""
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(select(SyncRun).order_by(SyncRun.id))]

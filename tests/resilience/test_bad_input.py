@@ -250,8 +250,10 @@ def read_only(path: Path) -> Iterator[None]:
         os.chmod(path, 0o644)
 
 
-def test_read_only_database_file(tmp_path: Path, sqlite_template: Path) -> None:
-    """`syncer sync` on a SQLite file it may not write: one line, exit 2, no account run."""
+@pytest.mark.parametrize("command", ["sync", "daemon"])
+def test_read_only_database_file(tmp_path: Path, sqlite_template: Path, command: str) -> None:
+    """`syncer sync` or `daemon` on a SQLite file it may not write: one line and exit 2 at
+    start, no account run (the daemon would otherwise fail every account on every tick)."""
     db = tmp_path / "syncer.db"
     shutil.copy(sqlite_template, db)
     config = tmp_path / "syncer.toml"
@@ -260,11 +262,11 @@ def test_read_only_database_file(tmp_path: Path, sqlite_template: Path) -> None:
     environ["VOX_KEY"] = "tvx_test_key"
     with read_only(db):
         result = subprocess.run(
-            [sys.executable, "-m", "syncer", "--config", str(config), "sync"],
+            [sys.executable, "-m", "syncer", "--config", str(config), command],
             env=environ,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=30,
             check=False,
         )
     assert result.returncode == 2, result.stdout + result.stderr

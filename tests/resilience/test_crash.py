@@ -27,8 +27,8 @@ from syncer.config import load_config
 from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.engine import make_engine
 from tests.invariants import assert_history_invariants, running_runs
-from tests.resilience.conftest import config_toml
-from tests.resilience.mirror import assert_mirror, assert_no_false_release, expected_mirror, runs
+from tests.resilience.conftest import config_toml, runs
+from tests.truth import assert_mirror, assert_no_false_release, expected_mirror
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0

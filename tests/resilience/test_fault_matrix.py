@@ -2,7 +2,7 @@
 
 Each case syncs a simulated world, changes it (status and fee changes, releases, purchases),
 syncs again, and ends with the database compared to the simulator's inventory field by field
-(`tests.resilience.mirror`). Figures per case (requests served, retries, rejected records)
+(`tests.truth`). Figures per case (requests served, retries, rejected records)
 are printed; `pytest -rP tests/resilience` shows them.
 """
 
@@ -25,14 +25,10 @@ from tests.resilience.conftest import (
     SimulationFactory,
     SyncReport,
     config_toml,
-)
-from tests.resilience.mirror import (
-    assert_mirror,
-    expected_mirror,
     rejected_records,
     runs,
-    stored_mirror,
 )
+from tests.truth import assert_mirror, expected_mirror, stored_mirror
 
 # Faults that cost a retry and nothing else. Rates are high so that a small world (a dozen
 # pages over two syncs) meets each fault several times; Retry-After stays at 1 s.
@@ -286,7 +282,7 @@ def test_persistent_failure_of_one_account(
             assert "Traceback" not in second.output
             summary = {line.split(":")[0]: line for line in second.stdout.splitlines()}
             failed_line = summary["tryvox-1"]
-            assert failed_line.startswith("tryvox-1: failed (incomplete)")
+            assert failed_line.startswith("tryvox-1: failed")
             assert "kept failing: HTTP 503 on 3 attempts" in failed_line
             assert_mirror(
                 engine,
