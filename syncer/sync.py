@@ -201,6 +201,8 @@ class AccountSync:
             result.error = "; ".join(notes) or None
         except SyncerError as exc:
             result.error = str(exc)
+        except SQLAlchemyError as exc:  # the database failed, not syncer: one line, no traceback
+            result.error = f"database error: {first_line(exc)}"
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
             result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"

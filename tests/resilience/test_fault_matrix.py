@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import event
 
 from syncer.cli import main
 from syncer.config import load_config
@@ -311,3 +312,46 @@ def test_persistent_failure_of_one_account(
             )
         finally:
             engine.dispose()
+
+
+# -- a database failing under one account ------------------------------------------------------
+
+
+def test_a_database_error_fails_that_account_only(
+    simulation: SimulationFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses tryvox-1's page writes (a full disk, a lost connection): its run
+    fails as a database error, not a bug (no traceback in the log), nothing of it is released,
+    ringyo-1 commits, and the next run converges."""
+    sim = simulation(numbers=400)
+    sim.sync()
+    sim.world.churn(fraction=0.1, seed=12)
+    before = stored_mirror(sim.engine)
+
+    def refuse(connection: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if (
+            statement.startswith("SELECT")
+            and "phone_numbers" in statement
+            and "tryvox-1" in repr(parameters)
+        ):
+            raise connection.dialect.loaded_dbapi.OperationalError("simulated: disk is full")
+
+    event.listen(sim.engine, "before_cursor_execute", refuse)
+    try:
+        report = sim.sync()
+    finally:
+        event.remove(sim.engine, "before_cursor_execute", refuse)
+    tryvox, ringyo = report.by_account()["tryvox-1"], report.by_account()["ringyo-1"]
+    assert ringyo.ok
+    assert tryvox.status == "failed"
+    assert tryvox.error == "database error: simulated: disk is full"
+    assert not [r for r in caplog.records if r.exc_info], "a database error logged as a bug"
+    last = {row["account"]: row for row in runs(sim.engine)[-2:]}
+    assert last["tryvox-1"]["error"] == tryvox.error
+    after = stored_mirror(sim.engine)
+    assert {k for k in before.live if k[1] == "tryvox-1"} <= after.live.keys()
+    assert_mirror(
+        sim.engine, expected_mirror(sim.world.inventory(), sim.config), accounts={"ringyo-1"}
+    )
+    assert sim.sync().results[0].ok
+    assert_mirror(sim.engine, expected_mirror(sim.world.inventory(), sim.config))
