@@ -52,9 +52,9 @@ class Kill:
 PLAN = [
     Kill("after the first request", requests=1),
     Kill("inside the transaction that opens a run", writes=1),
-    Kill("inside the first page's transaction", writes=3),
+    Kill("at the third write: a run's opening or its first page", writes=3),
     Kill("after 4 requests", requests=4),
-    Kill("inside a later page's transaction", writes=9),
+    Kill("at the 9th write, inside a later page", writes=9),
     None,  # a run to the end: the database must equal the truth
     Kill("after 2 requests of a changed world", requests=2, churn=True),
     Kill(
@@ -83,8 +83,8 @@ PLAN = [
         statement="UPDATE sync_runs",
         value="succeeded",
     ),
-    Kill("after 6 requests of a changed world", requests=6, churn=True),
-    Kill("inside the second account's pages", writes=14),
+    Kill("after 5 requests of a changed world", requests=5, churn=True),
+    Kill("at the 14th write of a changed world, deep in the pages", writes=14, churn=True),
     None,
 ]
 

@@ -159,7 +159,7 @@ def test_malformed_records_are_rejected_and_keep_their_numbers(
 ) -> None:
     """A bad record is never stored, never lost (rejected_records, with why) and never the
     reason its number is released; once it is good again it is stored."""
-    sim = simulation(numbers=800, accounts_per_provider=2, faults="malformed_rate=0.08")
+    sim = simulation(numbers=600, accounts_per_provider=2, faults="malformed_rate=0.08")
     first = sim.sync()
     inventory = sim.world.inventory()
     rejected_first = assert_rejections_match(first, sim.engine, inventory["malformed"])
