@@ -95,7 +95,10 @@ def main(config_file: str | None, debug: bool, verbose: int, log_format: str) ->
     Start here:
       syncer demo                 try it all on simulated providers, no config needed
       syncer db upgrade           create or upgrade the tables in database_url
-      syncer sync                 one pass over every account in syncer.toml
+      syncer sync                 one pass over every account in syncer.toml (cron)
+      syncer daemon               every account on its schedule, until stopped
+      syncer report costs         what the numbers cost (also: accrual, changes, runs)
+      syncer status               health of each account (exit 1 when one is late)
     """
     from syncer.logs import setup_logging
 
@@ -363,6 +366,268 @@ def status(
     report = collect_status(config, accounts, max_age=age)
     click.echo(report_json(report) if output_format == "json" else report_table(report))
     ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
+
+
+@main.group()
+def report() -> None:
+    """Reports on the mirror: costs, accruals, status changes, sync runs.
+
+    \b
+    Reports only read the database (database_url from the config, or
+    $SYNCER_DATABASE_URL); they need no API keys. Every report takes
+    --format table|csv|json and --output FILE. Money in CSV and JSON is a
+    decimal string; tables round to two decimals (half away from zero).
+    """
+
+
+def report_options(function: F) -> F:
+    """--config, --format and --output, shared by every report."""
+    function = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Write the report to this file instead of stdout.",
+    )(function)
+    function = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="table for people; csv (one row per group); json (the shape in the README).",
+    )(function)
+    return config_option(function)
+
+
+TIMEZONE_HELP = (
+    "IANA time zone (e.g. Europe/Berlin) for dates without an offset and for day and month "
+    "boundaries. Default: UTC."
+)
+
+
+def _database_url(ctx: click.Context, config_file: str | None) -> str:
+    from syncer.config import load_config
+
+    return load_config(_config_file(ctx, config_file), required=False).database_url
+
+
+@report.command("costs")
+@report_options
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Answer from history: the state in force at this instant (a date is 00:00 that "
+    "day, so --as-of 2026-10-01 is how September ended). Default: now.",
+)
+@click.option(
+    "--by",
+    metavar="KEYS",
+    help="Group by these comma-separated keys: provider, account, country, type, status. "
+    "Always by currency too. Default: provider,account.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="STATUS",
+    help="Only numbers in this status (repeat, or comma-separate). Default: every status "
+    "but released; --status released shows the released ones.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_costs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    as_of: str | None,
+    by: str | None,
+    statuses: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """Monthly-fee run-rate: numbers and monthly fees per group and currency.
+
+    Totals are per currency (never added across currencies). Numbers without a known fee
+    are counted as unpriced, never as zero cost.
+    """
+    from syncer.reports import costs, database, render
+
+    request = costs.CostsRequest.parse(as_of=as_of, by=by, status=statuses, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = costs.costs_report(engine, request)
+    render.write(result, fmt, output)
+
+
+@report.command("accrual")
+@report_options
+@click.option(
+    "--from",
+    "start",
+    metavar="YYYY-MM",
+    help="First month. Default: the first month with data, at most a year before --to.",
+)
+@click.option("--to", "end", metavar="YYYY-MM", help="Last month. Default: the current month.")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Accrue up to this instant instead of now: the report exactly as it stood then.",
+)
+@click.option(
+    "--billable",
+    multiple=True,
+    metavar="STATUS",
+    help="Statuses in which a number accrues its fee (repeat, or comma-separate). "
+    "Default: active,suspended.",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the months as stacked bars per provider with the total as a line "
+    "(.png or .svg).",
+)
+@click.pass_context
+def report_accrual(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    start: str | None,
+    end: str | None,
+    timezone: str | None,
+    as_of: str | None,
+    billable: tuple[str, ...],
+    chart: str | None,
+) -> None:
+    """What was accrued per calendar month, and why it changed.
+
+    Accrued = monthly fee x time held in a billable status / length of the month, plus
+    setup fees in the month the number was created at the provider. The current month is
+    accrued up to now. The change from the month before is split into numbers added,
+    numbers released, price changes, status changes, setup fees and (for the current
+    month) the part not accrued yet; the parts add up to the change exactly.
+    """
+    from syncer.reports import accrual, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = accrual.AccrualRequest.parse(
+        start=start, end=end, timezone=timezone, billable=billable, as_of=as_of
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = accrual.accrual_report(engine, request)
+    render.write(result, fmt, output)
+    if chart:
+        charts.accrual_chart(result, chart)
+
+
+@report.command("changes")
+@report_options
+@click.option("--since", metavar="DATE", help="Start (included). Default: 7 days before --until.")
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="End (excluded; a date includes that whole day). Default: now.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option(
+    "--provider", multiple=True, metavar="NAME", help="Only ringyo or tryvox (repeatable)."
+)
+@click.option(
+    "--country", multiple=True, metavar="CC", help="Only numbers of this country (repeatable)."
+)
+@click.option(
+    "--from-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes from this status; 'new' for first sightings (repeatable).",
+)
+@click.option(
+    "--to-status",
+    multiple=True,
+    metavar="STATUS",
+    help="Only changes to this status, e.g. released (repeatable).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    metavar="N",
+    help="List at most N changes (the summary still counts all of them).",
+)
+@click.option(
+    "--chart",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also draw the changes per day as stacked bars (.png or .svg).",
+)
+@click.pass_context
+def report_changes(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    since: str | None,
+    until: str | None,
+    timezone: str | None,
+    account: tuple[str, ...],
+    provider: tuple[str, ...],
+    country: tuple[str, ...],
+    from_status: tuple[str, ...],
+    to_status: tuple[str, ...],
+    limit: int | None,
+    chart: str | None,
+) -> None:
+    """Status changes in a period: the list and a from->to summary.
+
+    A first sighting shows as from "(new)"; a number gone from its account's complete
+    listing as to "released".
+    """
+    from syncer.reports import changes, charts, database, render
+
+    charts.check_chart_path(chart)
+    request = changes.ChangesRequest.parse(
+        since=since,
+        until=until,
+        timezone=timezone,
+        account=account,
+        provider=provider,
+        country=country,
+        from_status=from_status,
+        to_status=to_status,
+        limit=limit,
+    )
+    with database(_database_url(ctx, config_file)) as engine:
+        result = changes.changes_report(engine, request, per_day=chart is not None)
+    render.write(result, fmt, output)
+    if chart:
+        charts.changes_chart(result, chart)
+
+
+@report.command("runs")
+@report_options
+@click.option(
+    "--limit", default=20, show_default=True, metavar="N", help="How many runs, newest first."
+)
+@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_runs(
+    ctx: click.Context,
+    config_file: str | None,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    account: tuple[str, ...],
+    timezone: str | None,
+) -> None:
+    """The last sync runs: account, start, duration, pages, counts, status and error."""
+    from syncer.reports import database, render, runs
+
+    request = runs.RunsRequest.parse(limit=limit, account=account, timezone=timezone)
+    with database(_database_url(ctx, config_file)) as engine:
+        result = runs.runs_report(engine, request)
+    render.write(result, fmt, output)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,38 @@
 """Where data leaves: reports computed in SQL from the tables the sync writes.
 
-Reports read the store only; they never import providers.
+Each report is a module with a request (parsed from the command line's strings, raising
+`UsageError` on bad input), a function that asks the database for the aggregates, and a
+report object that `render` writes as a table, CSV or JSON:
+
+- `costs`: the monthly-fee run-rate, now or as of any instant;
+- `accrual`: what was accrued per calendar month, and why it moved month over month;
+- `changes`: status transitions in a period, listed and summarized;
+- `runs`: the recent sync runs.
+
+Behind them: `periods` (dates people type, months and days as UTC instants), `sql` (the few
+dialect-specific pieces: exact money and duration sums, a derived table of periods),
+`accrual_queries` and `attribution` (the accrual's aggregates and exact arithmetic), `money`
+(the rounding rule), `render` (table, CSV, JSON) and `charts` (matplotlib).
+
+Reports read the store only (never the providers) and need only `database_url`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+
+
+@contextmanager
+def database(database_url: str) -> Iterator[Engine]:
+    """An engine on `database_url`, checked to be at this syncer's schema revision."""
+    from syncer.store.engine import check_schema, make_engine
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        check_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()

@@ -30,9 +30,7 @@ TRYVOX_PATH = "/v1/account/{account_id}/numbers"
 # Generated numbers were bought in the three years before this instant; later ones get the
 # wall clock (see `NumberFactory.next_created_at`). Fixed, so a seed always gives one world.
 HISTORY_END = datetime(2026, 11, 1, tzinfo=UTC)
-_HISTORY_END = int(HISTORY_END.timestamp())
 _HISTORY_SECONDS = 3 * 365 * 24 * 3600
-_HISTORY_START = _HISTORY_END - _HISTORY_SECONDS
 
 _LINE_NAMES = (
     "Support line", "Sales line", "Main line", "Billing", "Agent pool", "Outbound",
@@ -103,20 +101,22 @@ class NumberFactory:
     `random()` draws and string formatting only.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, history_end: datetime = HISTORY_END) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.taken_e164: set[str] = set()
         self.taken_ids: set[str] = set()
         self.serial = 0
-        self.latest_created = _HISTORY_START
+        self.history_end = int(history_end.timestamp())
+        self.history_start = self.history_end - _HISTORY_SECONDS
+        self.latest_created = self.history_start
 
     def hex(self, digits: int) -> str:
         return f"{self.rng.getrandbits(4 * digits):0{digits}x}"
 
     def historic_created_ts(self) -> int:
         """A purchase time in the generated history (before `HISTORY_END`)."""
-        created = _HISTORY_START + int(self.rng.random() * _HISTORY_SECONDS)
+        created = self.history_start + int(self.rng.random() * _HISTORY_SECONDS)
         self.latest_created = max(self.latest_created, created)
         return created
 
@@ -182,7 +182,7 @@ class NumberFactory:
     def _updated_ts(self, created_ts: int) -> int:
         """Equal to `created_ts` for a third of the numbers, else some time later, never
         after the history ends (or after `created_ts` for numbers bought later)."""
-        room = _HISTORY_END - created_ts
+        room = self.history_end - created_ts
         if room <= 0 or self.rng.random() < 0.33:
             return created_ts
         return created_ts + int(self.rng.random() * room)

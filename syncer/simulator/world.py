@@ -21,6 +21,7 @@ from typing import Any
 from syncer.simulator.churn import churn
 from syncer.simulator.faults import Faults, no_faults
 from syncer.simulator.model import (
+    HISTORY_END,
     PROVIDERS,
     RINGYO,
     RINGYO_PATH,
@@ -83,11 +84,13 @@ def _now() -> datetime:
 class World:
     """Accounts and numbers of both providers, generated from a seed, changeable at run time."""
 
-    def __init__(self, seed: int, clock: Clock | None = None) -> None:
+    def __init__(
+        self, seed: int, clock: Clock | None = None, history_end: datetime = HISTORY_END
+    ) -> None:
         self.seed = seed
         self._clock = clock or _now
         self._lock = threading.RLock()
-        self._factory = NumberFactory(seed)
+        self._factory = NumberFactory(seed, history_end)
         self._accounts: dict[str, SimAccount] = {}
         self._ringyo_by_key: dict[str, SimAccount] = {}
         self._tryvox_by_id: dict[str, SimAccount] = {}
@@ -106,13 +109,15 @@ class World:
         accounts_per_provider: int = 2,
         *,
         clock: Clock | None = None,
+        history_end: datetime | None = None,
     ) -> World:
         """A world of `numbers` numbers split evenly over `accounts_per_provider` accounts of
         each provider (`ringyo-1`, ..., `tryvox-1`, ...). Same seed, same world; `clock` only
-        dates numbers bought later (default: the wall clock, UTC)."""
+        dates numbers bought later (default: the wall clock, UTC). The generated numbers were
+        bought in the three years before `history_end` (default: `HISTORY_END`)."""
         if numbers < 0 or accounts_per_provider < 1:
             raise ValueError("need numbers >= 0 and accounts_per_provider >= 1")
-        world = cls(seed, clock)
+        world = cls(seed, clock, history_end or HISTORY_END)
         for provider in PROVIDERS:
             for index in range(1, accounts_per_provider + 1):
                 world._open_account(provider, f"{provider}-{index}")

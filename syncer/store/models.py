@@ -44,6 +44,9 @@ NAMING_CONVENTION = {
 # SQLite only auto-increments an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# Views created by the migrations for users' own SQL (not models: autogenerate skips them).
+VIEWS = ("current_costs",)
+
 RUN_RUNNING = "running"
 RUN_SUCCEEDED = "succeeded"
 RUN_FAILED = "failed"

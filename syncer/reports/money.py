@@ -1,0 +1,51 @@
+"""Money in reports: exact while computed, rounded only when written out, by one rule.
+
+Amounts are `Decimal` (fee totals, setup fees: exact sums of the `NUMERIC(18,6)` columns) or
+`Fraction` (accruals: fee x time held / length of the month, an exact rational number).
+Nothing in between is ever a float. The rounding rule, applied only when rendering:
+
+- **table**: two decimals, rounded half away from zero (`ROUND_HALF_UP`: 0.125 -> 0.13,
+  -0.125 -> -0.13), with thousands separators;
+- **JSON and CSV**: a decimal string with at least two decimals. An amount with at most six
+  decimals (the scale of the money columns: every fee total and setup fee) is written
+  exactly ("1234.50", "0.0075"); an accrual share with more is rounded half away from zero
+  to six decimals.
+
+Every figure is rounded on its own, so a rounded total can differ from the sum of its
+rounded rows by a cent in a table (by a micro-unit in JSON); the unrounded figures add up
+exactly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+Amount = Decimal | Fraction
+
+TABLE_PLACES = 2
+EXACT_PLACES = 6
+
+
+def rounded(amount: Amount, places: int) -> Decimal:
+    """`amount` rounded half away from zero to `places` decimals."""
+    scaled = Fraction(amount) * 10**places
+    whole = int(abs(scaled) + Fraction(1, 2))  # int() truncates: floor for non-negatives
+    return Decimal(-whole if scaled < 0 else whole).scaleb(-places)
+
+
+def table_money(amount: Amount | None) -> str:
+    """For a table: `1,234.50`; an unknown amount (unpriced numbers only) is `—`."""
+    if amount is None:
+        return "—"
+    return f"{rounded(amount, TABLE_PLACES):,.2f}"
+
+
+def money_string(amount: Amount | None) -> str | None:
+    """For JSON and CSV: `"1234.50"`, exact up to six decimals (see the module doc)."""
+    if amount is None:
+        return None
+    value = rounded(amount, EXACT_PLACES).normalize()
+    if value.as_tuple().exponent > -TABLE_PLACES:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-TABLE_PLACES))
+    return f"{value:f}"
