@@ -199,23 +199,25 @@ def test_bad_input_is_one_line_and_exit_code(
 
 
 def test_database_at_an_older_revision_asks_for_an_upgrade(
-    tmp_path: Path,
-    sqlite_template: Path,
-    invoke: Callable[..., Result],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, invoke: Callable[..., Result]
 ) -> None:
-    """A syncer whose schema is newer than the database's: `db upgrade`, says the line."""
-    monkeypatch.setattr("syncer.store.engine.SCHEMA_REVISION", "0002")
-    monkeypatch.setattr("syncer.store.engine.known_revisions", lambda: {"0001", "0002"})
-    path = config_file(
-        tmp_path, f'database_url = "{database(tmp_path, sqlite_template)}"\n{ACCOUNT}'
-    )
+    """A database a previous syncer made (revision 0001) is refused until `db upgrade`."""
+    from syncer.store.engine import SCHEMA_REVISION
+    from syncer.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0001")
+    assert SCHEMA_REVISION != "0001"
+    path = config_file(tmp_path, f'database_url = "{url}"\n{ACCOUNT}')
     assert_one_line(
         invoke("--config", path, "sync"),
         2,
-        "schema revision 0001, this syncer needs 0002",
+        f"schema revision 0001, this syncer needs {SCHEMA_REVISION}",
         "run `syncer db upgrade`",
     )
+    upgraded = invoke("--config", path, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"is at schema revision {SCHEMA_REVISION}" in upgraded.stdout
 
 
 def test_unknown_command_and_option_are_usage_errors(invoke: Callable[..., Result]) -> None:
@@ -223,13 +225,44 @@ def test_unknown_command_and_option_are_usage_errors(invoke: Callable[..., Resul
     assert invoke("sync", "--acount", "x").exit_code == 2
 
 
-def test_report_with_a_bad_date() -> None:
-    """`syncer report ... --as-of` does not exist on this branch yet (reports are built on
-    their own branch); once it does, a date that does not parse must exit 2 in one line."""
-    if "report" not in main.commands:
-        pytest.skip("no `syncer report` command on this branch yet")
-    bad = CliRunner().invoke(main, ["report", "costs", "--as-of", "last tuesday"], env=CLEAN_ENV)
-    assert_one_line(bad, 2, "last tuesday")
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["costs", "--as-of", "last tuesday"], "--as-of: 'last tuesday' is not a date"),
+        (["costs", "--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a date"),
+        (["costs", "--by", "planet"], "--by: unknown key 'planet'"),
+        (["costs", "--status", "gone"], "--status: unknown status 'gone'"),
+        (["costs", "--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        (["accrual", "--from", "2026-13"], "--from: '2026-13' is not a month"),
+        (["accrual", "--from", "2026-10", "--to", "2026-01"], "--from 2026-10 is after --to"),
+        (["changes", "--since", "yesterday"], "--since: 'yesterday' is not a date"),
+        (["changes", "--since", "2026-10-05", "--until", "2026-10-01"], "is not before --until"),
+        (["costs", "--output", "/nonexistent/folder/costs.csv"], "--output: cannot write"),
+    ],
+    ids=[
+        "date_words",
+        "date_impossible",
+        "group_key",
+        "status",
+        "time_zone",
+        "month",
+        "months_reversed",
+        "since_words",
+        "since_after_until",
+        "output_folder",
+    ],
+)
+def test_report_with_bad_input(
+    args: list[str],
+    says: str,
+    tmp_path: Path,
+    sqlite_template: Path,
+    invoke: Callable[..., Result],
+) -> None:
+    """A report asked for with a date that does not parse, or another bad option: one line
+    naming the option and the value, exit 2."""
+    path = config_file(tmp_path, f'database_url = "{database(tmp_path, sqlite_template)}"\n')
+    assert_one_line(invoke("--config", path, "report", *args), 2, says)
 
 
 @contextmanager

@@ -176,6 +176,13 @@ def test_planted_keys_appear_in_no_log_error_table_output_or_repr(
         status = runner.invoke(main, ["--config", str(config), "status"], env=env)
         assert "ringyo-echo" in status.output
         outputs.append(status.output)
+        for report in ("runs", "costs", "changes", "accrual"):
+            for form in ("table", "json", "csv"):
+                args = ["--config", str(config), "report", report, "--format", form]
+                shown = runner.invoke(main, args, env=env)
+                assert shown.exit_code == 0, shown.output
+                outputs.append(shown.output)
+        assert any("***" in output for output in outputs), "report runs shows no scrubbed error"
 
     helps = [runner.invoke(main, args, env=env).output for args in every_help(main, [])]
     assert len(helps) > 5
@@ -355,23 +362,24 @@ HOSTILE_COUNTRY = "US' OR '1'='1"
 
 
 @pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL text of every statement the engine sends (parameters not included)."""
+def statements() -> Iterator[list[str]]:
+    """The SQL text of every statement any engine sends (parameters not included)."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     yield sent
-    event.remove(engine, "before_cursor_execute", record)
+    event.remove(Engine, "before_cursor_execute", record)
 
 
 def test_user_input_reaches_sql_only_as_bound_parameters(
-    engine: Engine, statements: list[str]
+    db_url: str, engine: Engine, statements: list[str], keep_logging: None
 ) -> None:
-    """An account name and a filter value written to break out of a string literal are sent
-    as parameters (every backend): the SQL text never holds them, and they match nothing."""
+    """An account name and filter values written to break out of a string literal reach the
+    database as parameters, from the sync and from the reports' filters (every backend): the
+    SQL text never holds them, the account's own rows are found, and nothing else is."""
     world = World.generate(numbers=120, seed=3, accounts_per_provider=1)
     ringyo = world.account("ringyo-1")
     with SimulatorServer(world) as server:
@@ -398,8 +406,25 @@ def test_user_input_reaches_sql_only_as_bound_parameters(
     assert len(live) == world.count("ringyo-1")
     assert scoped == []
     assert stored == {}
+
+    reports = {
+        "runs": ["report", "runs", "--format", "json", "--account", HOSTILE_ACCOUNT],
+        "changes": ["report", "changes", "--format", "json", "--since", "2000-01-01",
+                    "--account", HOSTILE_ACCOUNT],
+        "changes_country": ["report", "changes", "--format", "json", "--since", "2000-01-01",
+                            "--country", HOSTILE_COUNTRY],
+    }  # fmt: skip
+    env = {"SYNCER_DATABASE_URL": db_url, "SYNCER_CONFIG": None}
+    answers = {name: CliRunner().invoke(main, args, env=env) for name, args in reports.items()}
+    for name, answer in answers.items():
+        assert answer.exit_code == 0, f"{name}: {answer.output}"
+    runs = json.loads(answers["runs"].stdout)
+    assert HOSTILE_ACCOUNT in json.dumps(runs), "the account filter found nothing"
+    changes = json.loads(answers["changes"].stdout)
+    assert len(changes["changes"]) == world.count("ringyo-1")
+    assert json.loads(answers["changes_country"].stdout)["changes"] == []
     assert "sync_runs" in inspect(engine).get_table_names()
-    assert statements
+    assert len(statements) > 20
     for statement in statements:
         assert HOSTILE_ACCOUNT not in statement
         assert HOSTILE_COUNTRY not in statement
