@@ -3,8 +3,8 @@
 `simulation(numbers=..., accounts_per_provider=...)` starts a `SimulatorServer` over a fresh
 `World` and returns a `Simulation` that syncs it through the real provider clients, with a
 fast retry policy (short backoff; `Retry-After` is still honoured in full) and an observer
-counting every HTTP attempt. The databases are SQLite and PostgreSQL, as the issue asks, and
-MariaDB too where a test opts in with `all_backends_url`.
+counting every HTTP attempt. `backend_url` is SQLite and PostgreSQL, as the issue asks; cheap
+tests take the top-level `db_url`/`engine` fixtures to run on MariaDB too.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.engine import make_engine
 from syncer.store.models import RejectedRecord, SyncRun
 from syncer.sync import AccountResult, sync_accounts
-from tests.conftest import MYSQL_URL, POSTGRES_URL, prepared_server_url, truncate_all
+from tests.conftest import POSTGRES_URL, prepared_server_url, truncate_all
 from tests.invariants import assert_history_invariants
 
 SQLITE_AND_POSTGRES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-ALL_BACKENDS = SQLITE_AND_POSTGRES + (["mysql"] if MYSQL_URL else [])
 # Quick retries for tests; a provider's Retry-After still wins over this backoff.
 FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.2, timeout=10)
 
@@ -50,12 +49,6 @@ def database_for(backend: str, tmp_path: Path, sqlite_template: Path) -> str:
 @pytest.fixture(params=SQLITE_AND_POSTGRES)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """An empty database at schema head on SQLite and PostgreSQL."""
-    return database_for(request.param, tmp_path, sqlite_template)
-
-
-@pytest.fixture(params=ALL_BACKENDS)
-def all_backends_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
-    """An empty database at schema head on SQLite, PostgreSQL and MariaDB."""
     return database_for(request.param, tmp_path, sqlite_template)
 
 
