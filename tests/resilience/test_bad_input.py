@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from syncer.cli import main
 from syncer.store.engine import make_engine
+from tests.conftest import POSTGRES_URL, prepared_server_url
 
 ACCOUNT = """
 [[accounts]]
@@ -218,6 +219,20 @@ def test_database_at_an_older_revision_asks_for_an_upgrade(
     upgraded = invoke("--config", path, "db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
     assert f"is at schema revision {SCHEMA_REVISION}" in upgraded.stdout
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs SYNCER_TEST_POSTGRES_URL")
+def test_read_only_postgresql_session(tmp_path: Path, invoke: Callable[..., Result]) -> None:
+    """A PostgreSQL user or replica that may not write: one line, exit 2, before any run."""
+    url = prepared_server_url("postgresql")
+    read_only = f"{url}?options=-c%20default_transaction_read_only%3Don"
+    path = config_file(tmp_path, f'database_url = "{read_only}"\n{ACCOUNT}')
+    assert_one_line(
+        invoke("--config", path, "sync"),
+        2,
+        "cannot write to the database",
+        "cannot execute UPDATE in a read-only transaction",
+    )
 
 
 def test_unknown_command_and_option_are_usage_errors(invoke: Callable[..., Result]) -> None:
