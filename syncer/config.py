@@ -57,6 +57,17 @@ def _exact_decimal(value: Any) -> Decimal:
 
 ExactFee = Annotated[Decimal, BeforeValidator(_exact_decimal)]
 
+KEY_CHARACTERS_PROBLEM = (
+    "holds whitespace, control or non-ASCII characters (a trailing newline?), which an HTTP "
+    "header cannot carry"
+)
+
+
+def key_is_sendable(key: str) -> bool:
+    """Whether an API key can go in an `Authorization` header as it is. httpx would refuse
+    it otherwise, quoting the header, key and all, in its error."""
+    return key.isascii() and key.isprintable() and not any(c.isspace() for c in key)
+
 
 class Filters(BaseModel):
     """Optional listing filters; they narrow the scope in which numbers can be released."""
@@ -97,6 +108,13 @@ class AccountConfig(BaseModel):
     def _printable_name(cls, value: str) -> str:
         if value != value.strip() or not value.isprintable():
             raise ValueError(f"{value!r}: use printable characters without surrounding spaces")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not key_is_sendable(value.get_secret_value()):
+            raise ValueError(f"the key {KEY_CHARACTERS_PROBLEM}")
         return value
 
     @field_validator("base_url")
@@ -275,6 +293,11 @@ def resolve_accounts(
             problems.append(
                 f"account {account.name!r}: api_key_env: environment variable "
                 f"{account.api_key_env} is not set"
+            )
+        elif not key_is_sendable(value):
+            problems.append(
+                f"account {account.name!r}: api_key_env: the value of {account.api_key_env} "
+                f"{KEY_CHARACTERS_PROBLEM}"
             )
         else:
             resolved.append(ResolvedAccount(account, SecretStr(value)))

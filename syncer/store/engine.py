@@ -195,6 +195,25 @@ def check_schema(engine: Engine) -> None:
         )
 
 
+def check_writable(engine: Engine) -> None:
+    """Fail with a clear `DatabaseError` unless syncer may write to the database.
+
+    A read-only SQLite file, a read-only PostgreSQL replica or a user without UPDATE rights
+    would otherwise fail every account's run, one by one. The probe is an UPDATE that changes
+    nothing, rolled back at once. Call it after `check_schema`.
+    """
+    where = redact_url(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            finally:
+                transaction.rollback()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot write to the database {where}: {first_line(exc)}") from None
+
+
 def known_revisions() -> set[str]:
     """Revision ids of the migrations shipped with this syncer (file names start with them)."""
     from syncer.store.migrate import migrations_folder
