@@ -40,6 +40,8 @@ PROVIDER_STATUSES = {
 }
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# What an environment variable's name conventionally looks like (upper case, at most 40).
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,39}$")
 
 
 def _exact_decimal(value: Any) -> Decimal:
@@ -288,11 +290,18 @@ def resolve_accounts(
         if account.api_key is not None:
             resolved.append(ResolvedAccount(account, account.api_key))
             continue
-        value = env.get(account.api_key_env or "", "")
-        if not value:
+        variable = account.api_key_env or ""
+        value = env.get(variable, "")
+        if not value and not _ENV_NAME.match(variable):
+            # Not a conventional variable name: perhaps the key itself. Never echo it.
             problems.append(
-                f"account {account.name!r}: api_key_env: environment variable "
-                f"{account.api_key_env} is not set"
+                f"account {account.name!r}: api_key_env: no environment variable of that name "
+                "is set (the name is not shown: it does not look like one, e.g. RINGYO_API_KEY; "
+                "put the variable's name here, not the key)"
+            )
+        elif not value:
+            problems.append(
+                f"account {account.name!r}: api_key_env: environment variable {variable} is not set"
             )
         elif not key_is_sendable(value):
             problems.append(

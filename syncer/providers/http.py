@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -162,6 +163,13 @@ class ApiClient:
             try:
                 response = self._client.get(path, params=dict(params))
             except httpx.TransportError as exc:
+                if _certificate_refused(exc):
+                    self._observe(type(exc).__name__, attempt, final=True)
+                    raise ProviderError(
+                        self.account,
+                        f"{self.provider}'s TLS certificate was refused ({_excerpt(str(exc))}); "
+                        "check base_url (syncer always verifies certificates)",
+                    ) from None
                 detail = _excerpt(self._scrub(str(exc))) or "no detail"
                 last_problem = f"{type(exc).__name__} ({detail})"
                 self._observe(type(exc).__name__, attempt)
@@ -256,6 +264,16 @@ class ApiClient:
     def _scrub(self, text: str) -> str:
         """`text` (from the provider or the network) without the API key, should it echo it."""
         return text.replace(self._key, "***") if self._key else text
+
+
+def _certificate_refused(exc: httpx.TransportError) -> bool:
+    """A failed certificate check: no retry can change it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

@@ -68,7 +68,10 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"database_url {url!r} is not a database URL") from None
+        raise DatabaseError(
+            "database_url is not a database URL (expected e.g. sqlite:///syncer.db or "
+            "postgresql://user@host/db); it is not shown, as it may hold a password"
+        ) from None
     backend = parsed.get_backend_name()
     options: dict[str, Any] = {
         "json_serializer": dump_json_exact,

@@ -341,8 +341,13 @@ def test_a_provider_with_an_untrusted_certificate_is_refused(
         SecretStr(ECHO_KEY),
     )
     engine = make_engine(sqlite_url)
+    attempts: list[str] = []
     try:
-        client = ProviderClient(account, policy=RetryPolicy(max_attempts=2, base_delay=0.01))
+        client = ProviderClient(
+            account,
+            policy=RetryPolicy(max_attempts=3, base_delay=0.01),
+            observer=lambda _provider, outcome, _retrying: attempts.append(outcome),
+        )
         with client:
             result = AccountSync(engine, Config(), client).run()
     finally:
@@ -353,6 +358,8 @@ def test_a_provider_with_an_untrusted_certificate_is_refused(
     assert result.status == "failed"
     assert result.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in result.error
+    assert "TLS certificate was refused" in result.error
+    assert len(attempts) == 1  # no retry can make a refused certificate acceptable
     assert served == []
 
 
