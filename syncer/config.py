@@ -40,6 +40,8 @@ PROVIDER_STATUSES = {
 }
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# What an environment variable's name conventionally looks like (upper case, at most 40).
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,39}$")
 
 
 def _exact_decimal(value: Any) -> Decimal:
@@ -56,6 +58,17 @@ def _exact_decimal(value: Any) -> Decimal:
 
 
 ExactFee = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+
+KEY_CHARACTERS_PROBLEM = (
+    "holds whitespace, control or non-ASCII characters (a trailing newline?), which an HTTP "
+    "header cannot carry"
+)
+
+
+def key_is_sendable(key: str) -> bool:
+    """Whether an API key can go in an `Authorization` header as it is. httpx would refuse
+    it otherwise, quoting the header, key and all, in its error."""
+    return key.isascii() and key.isprintable() and not any(c.isspace() for c in key)
 
 
 class Filters(BaseModel):
@@ -97,6 +110,13 @@ class AccountConfig(BaseModel):
     def _printable_name(cls, value: str) -> str:
         if value != value.strip() or not value.isprintable():
             raise ValueError(f"{value!r}: use printable characters without surrounding spaces")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not key_is_sendable(value.get_secret_value()):
+            raise ValueError(f"the key {KEY_CHARACTERS_PROBLEM}")
         return value
 
     @field_validator("base_url")
@@ -270,11 +290,23 @@ def resolve_accounts(
         if account.api_key is not None:
             resolved.append(ResolvedAccount(account, account.api_key))
             continue
-        value = env.get(account.api_key_env or "", "")
-        if not value:
+        variable = account.api_key_env or ""
+        value = env.get(variable, "")
+        if not value and not _ENV_NAME.match(variable):
+            # Not a conventional variable name: perhaps the key itself. Never echo it.
             problems.append(
-                f"account {account.name!r}: api_key_env: environment variable "
-                f"{account.api_key_env} is not set"
+                f"account {account.name!r}: api_key_env: no environment variable of that name "
+                "is set (the name is not shown: it does not look like one, e.g. RINGYO_API_KEY; "
+                "put the variable's name here, not the key)"
+            )
+        elif not value:
+            problems.append(
+                f"account {account.name!r}: api_key_env: environment variable {variable} is not set"
+            )
+        elif not key_is_sendable(value):
+            problems.append(
+                f"account {account.name!r}: api_key_env: the value of {account.api_key_env} "
+                f"{KEY_CHARACTERS_PROBLEM}"
             )
         else:
             resolved.append(ResolvedAccount(account, SecretStr(value)))

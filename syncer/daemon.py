@@ -307,11 +307,12 @@ class Daemon:
 
     def _prepare(self) -> None:
         from syncer.logs import register_secrets
-        from syncer.store.engine import check_schema, make_engine
+        from syncer.store.engine import check_schema, check_writable, make_engine
 
         register_secrets(account.api_key.get_secret_value() for account in self.accounts)
         self._engine = make_engine(self.config.database_url, pool_size=2 * self._workers + 2)
         check_schema(self._engine)
+        check_writable(self._engine)
         if self.options.metrics_port is not None:
             from syncer.metrics import Metrics
 

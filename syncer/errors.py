@@ -45,6 +45,7 @@ class ProviderError(SyncerError):
 
     def __init__(self, account: str, message: str) -> None:
         self.account = account
+        self.detail = message  # the message without the account's name in front
         super().__init__(f"{account}: {message}")
 
 

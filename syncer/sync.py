@@ -214,6 +214,8 @@ class AccountSync:
             result.error = "; ".join(notes) or None
         except SyncerError as exc:
             result.error = str(exc)
+        except SQLAlchemyError as exc:  # the database failed, not syncer: one line, no traceback
+            result.error = f"database error: {first_line(exc)}"
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
             result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"
@@ -542,13 +544,14 @@ def run_sync(
 ) -> list[AccountResult]:
     """`syncer sync`: one pass over `accounts` against the configured database."""
     from syncer.logs import register_secrets
-    from syncer.store.engine import check_schema, make_engine
+    from syncer.store.engine import check_schema, check_writable, make_engine
 
     register_secrets(account.api_key.get_secret_value() for account in accounts)
     workers = max(1, min(config.parallel_accounts, len(accounts)))
     engine = make_engine(config.database_url, pool_size=2 * workers + 1)
     try:
         check_schema(engine)
+        check_writable(engine)
         return sync_accounts(
             engine, config, accounts, clock=clock, options=options, progress=progress
         )

@@ -9,13 +9,25 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from syncer.records import TRACKED_FIELDS, state_hash
-from syncer.store.models import PhoneNumber, PhoneNumberVersion, StatusChange, SyncRun
+from syncer.store.models import (
+    PhoneNumber,
+    PhoneNumberVersion,
+    RejectedRecord,
+    StatusChange,
+    SyncRun,
+)
 
 
 def assert_history_invariants(engine: Engine) -> None:
     """Exactly one open version per number, equal to its current state; versions contiguous;
-    a status change for every status move between consecutive versions; no orphans."""
+    a status change for every status move between consecutive versions; no orphans (every
+    version, status change and rejected record belongs to a stored number and run)."""
     with engine.connect() as connection:
+        run_ids = set(connection.execute(select(SyncRun.id)).scalars())
+        for model in (PhoneNumberVersion, StatusChange, RejectedRecord):
+            referenced = set(connection.execute(select(model.sync_run_id).distinct()).scalars())
+            orphans = referenced - run_ids - {None}
+            assert not orphans, f"{model.__tablename__} rows of unknown runs {sorted(orphans)}"
         numbers = {row.id: row._mapping for row in connection.execute(select(PhoneNumber))}
         versions: dict[int, list[Any]] = defaultdict(list)
         for row in connection.execute(

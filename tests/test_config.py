@@ -175,3 +175,23 @@ def test_http_settings_reach_the_retry_policy() -> None:
 
     policy = retry_policy(Config(max_attempts=3, request_timeout=5))
     assert (policy.max_attempts, policy.timeout) == (3, 5)
+
+
+def test_a_key_pasted_as_the_variable_name_is_not_echoed(tmp_path: Path) -> None:
+    text = GOOD.replace('api_key_env = "TRYVOX_API_KEY"', 'api_key_env = "tvx_sk_live_9f8e7d"')
+    lines = problems(tmp_path, text, env={"RINGYO_API_KEY": "rk"})
+    assert lines == [
+        "account 'vox-main': api_key_env: no environment variable of that name is set (the "
+        "name is not shown: it does not look like one, e.g. RINGYO_API_KEY; put the "
+        "variable's name here, not the key)"
+    ]
+    assert "tvx_sk_live_9f8e7d" not in "\n".join(lines)
+
+
+def test_an_unparseable_database_url_is_not_echoed() -> None:
+    from syncer.errors import DatabaseError
+    from syncer.store.engine import make_engine
+
+    with pytest.raises(DatabaseError) as caught:
+        make_engine("postgres ql://admin:hunter2@db/prod")
+    assert "hunter2" not in str(caught.value)

@@ -99,8 +99,13 @@ def test_ringyo_invalid_cursor_twice_fails_the_listing(clock: FakeClock) -> None
     fake.on_request = lambda n, cursor: (
         httpx.Response(400, json={"error": {"code": "invalid_cursor"}}) if cursor else None
     )
-    with pytest.raises(ProviderError, match="again after restarting"):
+    with pytest.raises(ProviderError, match="again after restarting") as caught:
         listing_of(account("ringyo"), fake, clock)
+    # One line naming the account once, for sync_runs.error and the CLI.
+    name = account("ringyo").name
+    assert (
+        str(caught.value) == f"{name}: Ringyo refused the cursor again after restarting the listing"
+    )
 
 
 def test_ringyo_has_more_without_cursor_is_an_error(clock: FakeClock) -> None:

@@ -107,10 +107,10 @@ class Listing:
             except InvalidCursorError as exc:
                 if restarts >= MAX_CURSOR_RESTARTS:
                     raise ProviderError(
-                        self.account, f"{exc.args[0]} again after restarting the listing"
+                        self.account, f"{exc.detail} again after restarting the listing"
                     ) from None
                 restarts += 1
-                log.warning("%s: %s; listing again from the first page", self.account, exc)
+                log.warning("%s: %s; listing again from the first page", self.account, exc.detail)
                 continue
             problem = self._pass_problem()
             if problem is None or relists >= MAX_CONSISTENCY_RELISTS:

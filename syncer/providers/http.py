@@ -8,7 +8,9 @@
 - 401/403 raise `AuthError`, 404 a `ProviderError`, at once; other 4xx a `ClientError` that
   the provider module interprets (Ringyo's `invalid_cursor`).
 - JSON is parsed with `parse_float=Decimal`: money is exact from the first byte.
-- The API key is only ever put in the `Authorization` header; no message contains it.
+- The API key is only ever put in the `Authorization` header; no message contains it, even
+  when a provider's error body (or a network error) echoes it back: it is scrubbed to `***`.
+- TLS certificates are always verified (httpx's default); there is no setting to turn it off.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class ApiClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._gate = gate_for(base_url, api_key)
+        self._key = api_key.get_secret_value()
         self._observer = observer
         self._client = httpx.Client(
             base_url=base_url,
@@ -172,7 +175,15 @@ class ApiClient:
             try:
                 response = self._client.get(path, params=dict(params))
             except httpx.TransportError as exc:
-                last_problem = f"{type(exc).__name__} ({_excerpt(str(exc)) or 'no detail'})"
+                if _certificate_refused(exc):
+                    self._observe(type(exc).__name__, attempt, final=True)
+                    raise ProviderError(
+                        self.account,
+                        f"{self.provider}'s TLS certificate was refused ({_excerpt(str(exc))}); "
+                        "check base_url (syncer always verifies certificates)",
+                    ) from None
+                detail = _excerpt(self._scrub(str(exc))) or "no detail"
+                last_problem = f"{type(exc).__name__} ({detail})"
                 self._observe(type(exc).__name__, attempt)
             else:
                 status = response.status_code
@@ -260,7 +271,21 @@ class ApiClient:
                 f"{self.provider} answered 404 Not Found for {response.request.url.path}: "
                 "check base_url and account_id",
             )
-        return ClientError(self.account, status, response.text)
+        return ClientError(self.account, status, self._scrub(response.text))
+
+    def _scrub(self, text: str) -> str:
+        """`text` (from the provider or the network) without the API key, should it echo it."""
+        return text.replace(self._key, "***") if self._key else text
+
+
+def _certificate_refused(exc: httpx.TransportError) -> bool:
+    """A failed certificate check: no retry can change it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

@@ -69,7 +69,10 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"database_url {url!r} is not a database URL") from None
+        raise DatabaseError(
+            "database_url is not a database URL (expected e.g. sqlite:///syncer.db or "
+            "postgresql://user@host/db); it is not shown, as it may hold a password"
+        ) from None
     backend = parsed.get_backend_name()
     options: dict[str, Any] = {
         "json_serializer": dump_json_exact,
@@ -212,6 +215,25 @@ def check_schema(engine: Engine) -> None:
             f"the database {where} is at schema revision {revision}, this syncer needs "
             f"{SCHEMA_REVISION}: {hint}"
         )
+
+
+def check_writable(engine: Engine) -> None:
+    """Fail with a clear `DatabaseError` unless syncer may write to the database.
+
+    A read-only SQLite file, a read-only PostgreSQL replica or a user without UPDATE rights
+    would otherwise fail every account's run, one by one. The probe is an UPDATE that changes
+    nothing, rolled back at once. Call it after `check_schema`.
+    """
+    where = redact_url(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            finally:
+                transaction.rollback()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot write to the database {where}: {first_line(exc)}") from None
 
 
 def known_revisions() -> set[str]:

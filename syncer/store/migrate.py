@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from syncer.errors import DatabaseError
-from syncer.store.engine import first_line, make_engine, normalize_url, redact_url
+from syncer.errors import DatabaseError, UsageError
+from syncer.store.engine import first_line, known_revisions, make_engine, normalize_url, redact_url
 
 
 def migrations_folder() -> Path:
@@ -37,16 +37,30 @@ def alembic_config(url: str) -> object:
 
 
 def upgrade(url: str, revision: str = "head") -> str | None:
-    """Apply migrations up to `revision`; returns the revision the database is at afterwards."""
+    """Apply migrations up to `revision`; returns the revision the database is at afterwards.
+
+    A database at a revision this syncer does not ship (a newer syncer wrote it) raises
+    `DatabaseError`; a `revision` that does not exist raises `UsageError`.
+    """
     from alembic import command
     from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
 
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is not None and current not in known_revisions():
+                raise DatabaseError(
+                    f"the database {redact_url(url)} is at schema revision {current}, which this "
+                    "syncer does not know: it was written by a newer syncer; upgrade syncer"
+                )
             config = alembic_config(url)
             config.attributes["connection"] = connection  # type: ignore[attr-defined]
-            command.upgrade(config, revision)  # type: ignore[arg-type]
+            try:
+                command.upgrade(config, revision)  # type: ignore[arg-type]
+            except CommandError as exc:
+                raise UsageError(f"cannot upgrade to revision {revision!r}: {exc}") from None
             connection.commit()
             return MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
