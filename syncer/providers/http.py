@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -102,16 +101,6 @@ def gate_for(base_url: str, api_key: SecretStr) -> KeyGate:
         return _gates.setdefault(digest, KeyGate())
 
 
-@functools.cache
-def shared_tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context (certificates verified), made once per process.
-
-    Every `httpx.Client` would otherwise build its own and load the CA bundle again: tens
-    of milliseconds per account at every run, even for a provider on plain http.
-    """
-    return httpx.create_ssl_context()
-
-
 class ApiClient:
     """GETs JSON from one provider account, with the retry rules of the module doc."""
 
@@ -150,7 +139,6 @@ class ApiClient:
             ),
             transport=transport,
             follow_redirects=False,
-            verify=shared_tls_context(),
         )
 
     def close(self) -> None:
