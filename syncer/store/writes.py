@@ -81,30 +81,35 @@ def stored_numbers(
     provider: str,
     account: str,
     keys: Sequence[str],
-    stale_before: datetime,
+    stale_before: datetime | None = None,
 ) -> dict[str, StoredNumber]:
     """The stored numbers of the account among `keys`, by key (one query).
 
-    The database compares `last_seen_at` with `stale_before`, so no timestamp is parsed.
+    The database compares `last_seen_at` with `stale_before`, so no timestamp is parsed;
+    without `stale_before` no number is stale.
     """
     if not keys:
         return {}
     dialect = connection.dialect
-    stale = _bind_value(dialect, numbers.c.last_seen_at, stale_before)
-    select_list = "id, external_id, content_hash, status, last_seen_at <= "
+    mark = _placeholder(dialect)
+    stale: tuple[Any, ...] = ()
+    stale_sql = "1 = 0"
+    if stale_before is not None:
+        stale = (_bind_value(dialect, numbers.c.last_seen_at, stale_before),)
+        stale_sql = f"last_seen_at <= {mark}"
+    select_list = f"id, external_id, content_hash, status, {stale_sql}"
     if dialect.name == "postgresql":
         sql = (
-            f"SELECT {select_list}%s FROM phone_numbers "
+            f"SELECT {select_list} FROM phone_numbers "
             "WHERE external_id = ANY(%s) AND account = %s AND provider = %s"
         )
-        params: tuple[Any, ...] = (stale, list(keys), account, provider)
+        params: tuple[Any, ...] = (*stale, list(keys), account, provider)
     else:
-        mark = _placeholder(dialect)
         sql = (
-            f"SELECT {select_list}{mark} FROM phone_numbers WHERE external_id IN "
+            f"SELECT {select_list} FROM phone_numbers WHERE external_id IN "
             f"({', '.join([mark] * len(keys))}) AND account = {mark} AND provider = {mark}"
         )
-        params = (stale, *keys, account, provider)
+        params = (*stale, *keys, account, provider)
     rows = connection.exec_driver_sql(sql, params)
     return {row[1]: StoredNumber(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows}
 
