@@ -8,9 +8,11 @@ crosses this line: the sync engine sees only these two types.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 # The columns whose values make up a number's state. A new version is written exactly when one
@@ -65,7 +67,7 @@ class NumberRecord:
     content_hash: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "content_hash", state_hash(self.tracked_values()))
+        object.__setattr__(self, "content_hash", _record_digest(self))
 
     def tracked_values(self) -> dict[str, Any]:
         """The tracked columns, by name, ready to be written."""
@@ -88,18 +90,25 @@ class Rejection:
     seen_key: str | None = None
 
 
-def state_hash(values: dict[str, Any]) -> str:
+def state_hash(values: Mapping[str, Any]) -> str:
     """A stable hash of a number's tracked values (as written to and read from any database).
 
     Values are canonicalized so that a database round trip gives the same hash: Decimals by
     value (`1.50` and `1.5000` are equal), datetimes as UTC to the microsecond, None distinct
-    from every string.
+    from every string. The hashes are stored (`phone_numbers.content_hash`), so the canonical
+    form never changes: a new one would make every stored number look changed.
     """
-    parts = [_canonical(values[name]) for name in TRACKED_FIELDS]
+    return _digest([values[name] for name in TRACKED_FIELDS])
+
+
+def _digest(values: Iterable[Any]) -> str:
+    canonical = _CANONICAL_BY_TYPE
+    parts = [canonical.get(type(value), _canonical)(value) for value in values]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def _canonical(value: Any) -> str:
+    """The canonical text of one value; the reference the fast paths below must match."""
     if value is None:
         return "\x00"
     if isinstance(value, bool):
@@ -110,3 +119,63 @@ def _canonical(value: Any) -> str:
         moment: datetime = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
     return str(value)
+
+
+# Fast paths for the exact types a record holds (a subclass takes `_canonical`). A page of
+# records repeats the same few fees, so their text is remembered.
+_DECIMAL_TEXT: dict[Decimal, str] = {}
+_DECIMAL_TEXT_LIMIT = 10_000
+
+
+def _decimal_text(value: Decimal) -> str:
+    try:
+        return _DECIMAL_TEXT[value]
+    except (KeyError, TypeError):  # not seen yet, or a signalling NaN (unhashable)
+        text = str(format(value.normalize(), "f"))
+    # Zero is left out: -0 equals 0 as a key, but its text is "-0".
+    if value and value.is_finite() and len(_DECIMAL_TEXT) < _DECIMAL_TEXT_LIMIT:
+        _DECIMAL_TEXT[value] = text
+    return text
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.year < 1000:  # strftime does not pad the year to four digits; isoformat does
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06d" % (  # noqa: UP031 - the fastest way
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+_CANONICAL_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: lambda value: value,
+    type(None): lambda _value: "\x00",
+    bool: lambda value: "1" if value else "0",
+    Decimal: _decimal_text,
+    datetime: _datetime_text,
+}
+_tracked_attributes = attrgetter(*TRACKED_FIELDS)
+
+
+def _record_digest(record: NumberRecord) -> str:
+    """`state_hash` of a record's values, with the common types inline (a record is hashed
+    for every item of every listing, so this is the hottest code in a sync)."""
+    parts = []
+    for value in _tracked_attributes(record):
+        kind = type(value)
+        if kind is str:
+            parts.append(value)
+        elif value is None:
+            parts.append("\x00")
+        elif kind is bool:
+            parts.append("1" if value else "0")
+        else:
+            parts.append(_CANONICAL_BY_TYPE.get(kind, _canonical)(value))
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()

@@ -40,7 +40,7 @@ from syncer.errors import AccountBusyError, SyncerError
 from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
 from syncer.records import RELEASED, NumberRecord, state_hash
 from syncer.store import writes
-from syncer.store.engine import first_line, in_transaction
+from syncer.store.engine import first_line, in_transaction, read_transaction
 from syncer.store.locks import account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
 
@@ -118,6 +118,19 @@ class NoProgress:
 class SyncOptions:
     allow_mass_release: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class PageDiff:
+    """A page compared with the store: what to insert, overwrite, or only mark as seen."""
+
+    new: list[NumberRecord] = field(default_factory=list)
+    changed: list[tuple[NumberRecord, writes.StoredNumber]] = field(default_factory=list)
+    stale_seen: list[int] = field(default_factory=list)
+
+    @property
+    def writes_nothing(self) -> bool:
+        return not (self.new or self.changed or self.stale_seen)
 
 
 class AccountSync:
@@ -214,76 +227,98 @@ class AccountSync:
     def _write_pages(self, listing: Listing) -> None:
         pages = listing.pages()
         try:
-            for page in pages:
-                if self.options.stop.is_set():
-                    raise SyncInterrupted(
-                        f"{self.name}: interrupted by a stop request before the listing ended"
-                    )
-                page_counts, rejected = in_transaction(
-                    self.engine, partial(self._write_page, page=page), what=f"{self.name}: page"
-                )
-                self._rejection_keys.update(rejected)
-                self.counts.add(page_counts)
-                self.counts.pages = listing.pages_fetched
-                self.progress.advanced(self.name, self.counts, listing.expected_total)
+            with self.engine.connect() as connection:
+                for page in pages:
+                    if self.options.stop.is_set():
+                        raise SyncInterrupted(
+                            f"{self.name}: interrupted by a stop request before the listing ended"
+                        )
+                    page_counts, rejected = self._write_page(connection, page)
+                    self._rejection_keys.update(rejected)
+                    self.counts.add(page_counts)
+                    self.counts.pages = listing.pages_fetched
+                    self.progress.advanced(self.name, self.counts, listing.expected_total)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()
 
     def _write_page(self, connection: Connection, page: Page) -> tuple[RunCounts, list[str]]:
-        """Write one page's differences; safe to run again after a deadlock rollback.
+        """Compare one page with what is stored, then write the differences, if any.
 
-        Returns the counts and the identities of the rejections written.
+        The comparison reads before the write transaction begins: the account's writer lock
+        keeps every other process away from these numbers, and on SQLite a page with nothing
+        to write then takes no write lock at all. The writes are one transaction, retried
+        whole after a deadlock. Returns the counts and the identities of the rejections
+        written.
         """
-        counts = RunCounts(seen=len(page.records) + len(page.rejections))
+        with read_transaction(connection):
+            diff = self._diff(connection, page)
+        rejection_rows, rejected = self._rejection_rows(page)
+        counts = RunCounts(
+            seen=len(page.records) + len(page.rejections),
+            created=len(diff.new),
+            updated=len(diff.changed),
+            unchanged=len(page.records) - len(diff.new) - len(diff.changed),
+            rejected=len(rejected),
+        )
+        progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
+        if diff.writes_nothing and not rejection_rows and not progress_due:
+            return counts, rejected
+
+        def write(connection: Connection) -> None:
+            self._write_diff(connection, diff, page.received_at)
+            writes.insert_rejections(connection, rejection_rows)
+            if progress_due:
+                self._write_progress(connection, counts)
+
+        in_transaction(connection, write, what=f"{self.name}: page")
+        return counts, rejected
+
+    def _diff(self, connection: Connection, page: Page) -> PageDiff:
+        """Which of the page's records are new, changed, or unchanged but seen long ago."""
         at = page.received_at
         keys = [record.external_id for record in page.records]
-        stored = writes.stored_numbers(connection, self.provider, self.name, keys)
-        new: list[NumberRecord] = []
-        changed: list[tuple[NumberRecord, writes.StoredNumber]] = []
-        stale_seen: list[int] = []
+        stored = writes.stored_numbers(
+            connection, self.provider, self.name, keys, stale_before=at - LAST_SEEN_REFRESH
+        )
+        diff = PageDiff()
         for record in page.records:
             current = stored.get(record.external_id)
             if current is None:
-                new.append(record)
+                diff.new.append(record)
             elif current.content_hash != record.content_hash:
-                changed.append((record, current))
-            elif at - current.last_seen_at >= LAST_SEEN_REFRESH:
-                stale_seen.append(current.id)
-        counts.created, counts.updated = len(new), len(changed)
-        counts.unchanged = len(page.records) - len(new) - len(changed)
+                diff.changed.append((record, current))
+            elif current.stale:
+                diff.stale_seen.append(current.id)
+        return diff
 
-        rows = [self._number_row(record, at) for record in new]
-        rows += [self._number_row(record, at) for record, _ in changed]
-        writes.upsert_numbers(connection, rows)
-        new_ids = writes.ids_by_key(
-            connection, self.provider, self.name, [record.external_id for record in new]
-        )
-        writes.close_versions(connection, [current.id for _, current in changed], at)
+    def _write_diff(self, connection: Connection, diff: PageDiff, at: datetime) -> None:
+        """New numbers with their first version and status change; changed numbers with a
+        new version (and a status change when the status moved); `last_seen_at` refreshed."""
+        rows = [self._number_row(record, at) for record in diff.new]
+        rows += [self._number_row(record, at) for record, _ in diff.changed]
+        ids = writes.upsert_numbers(connection, rows)
+        writes.close_versions(connection, [current.id for _, current in diff.changed], at)
         version_rows = [
-            writes.version_row(new_ids[r.external_id], r.tracked_values(), at, self.run_id)
-            for r in new
+            writes.version_row(ids[r.external_id], r.tracked_values(), at, self.run_id)
+            for r in diff.new
         ]
         version_rows += [
             writes.version_row(current.id, r.tracked_values(), at, self.run_id)
-            for r, current in changed
+            for r, current in diff.changed
         ]
         writes.insert_versions(connection, version_rows)
         transitions: list[tuple[int, str, str | None, str]] = [
-            (new_ids[r.external_id], r.e164, None, r.status) for r in new
+            (ids[r.external_id], r.e164, None, r.status) for r in diff.new
         ]
         transitions += [
             (current.id, r.e164, current.status, r.status)
-            for r, current in changed
+            for r, current in diff.changed
             if current.status != r.status
         ]
         writes.insert_status_changes(connection, self._status_rows(transitions, at))
-        writes.touch_last_seen(connection, stale_seen, at)
-        rejected = self._write_rejections(connection, page)
-        counts.rejected = len(rejected)
-        self._maybe_write_progress(connection, counts)
-        return counts, rejected
+        writes.touch_last_seen(connection, diff.stale_seen, at)
 
     def _number_row(self, record: NumberRecord, at: datetime) -> dict[str, Any]:
         row = record.tracked_values()
@@ -315,8 +350,8 @@ class AccountSync:
             for number_id, e164, before, after in transitions
         ]
 
-    def _write_rejections(self, connection: Connection, page: Page) -> list[str]:
-        """Store the page's rejected items, each once per run; returns their identities."""
+    def _rejection_rows(self, page: Page) -> tuple[list[dict[str, Any]], list[str]]:
+        """The page's rejected items to store, each once per run, and their identities."""
         rows, identities = [], []
         for rejection in page.rejections:
             identity = rejection.seen_key or f"{rejection.reason}\x00{rejection.payload!r}"
@@ -335,14 +370,11 @@ class AccountSync:
                     "rejected_at": page.received_at,
                 }
             )
-        writes.insert_rejections(connection, rows)
-        return identities
+        return rows, identities
 
-    def _maybe_write_progress(self, connection: Connection, page_counts: RunCounts) -> None:
-        now = time.monotonic()
-        if now - self._last_progress_write < PROGRESS_WRITE_SECONDS:
-            return
-        self._last_progress_write = now
+    def _write_progress(self, connection: Connection, page_counts: RunCounts) -> None:
+        """The run's counts so far, for `syncer report runs` while a long run goes on."""
+        self._last_progress_write = time.monotonic()
         totals = replace(self.counts)
         totals.add(page_counts)
         writes.update_run(connection, self.run_id, **totals.as_dict())

@@ -7,12 +7,25 @@ database: they hand `NumberRecord`s and `Rejection`s to the sync engine.
 
 from __future__ import annotations
 
-import httpx
+import sys
 
-from syncer.clock import SYSTEM_CLOCK, Clock
-from syncer.config import ResolvedAccount
-from syncer.providers.base import Listing, ListingOutcome, Page
-from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy
+# httpx imports its own command-line client when it is imported (click, rich and pygments:
+# about a tenth of a second at every start of syncer), unless that module cannot be
+# imported. syncer never uses it, so it is made unavailable while httpx loads.
+_hide_cli = "httpx" not in sys.modules and "httpx._main" not in sys.modules
+if _hide_cli:
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+try:
+    import httpx
+finally:
+    if _hide_cli and sys.modules.get("httpx._main", 0) is None:
+        del sys.modules["httpx._main"]
+
+# After the httpx import above, on purpose:
+from syncer.clock import SYSTEM_CLOCK, Clock  # noqa: E402
+from syncer.config import ResolvedAccount  # noqa: E402
+from syncer.providers.base import Listing, ListingOutcome, Page  # noqa: E402
+from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy  # noqa: E402
 
 __all__ = ["Listing", "ListingOutcome", "Page", "ProviderClient", "RetryPolicy"]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from syncer.clock import Clock
 from syncer.errors import InvalidCursorError, ProviderError
+from syncer.providers.seen import SeenKeys
 from syncer.records import NumberRecord, Rejection
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Listing:
         self.account = account
         self._map = mapper
         self._clock = clock
-        self._seen: dict[str, int] = {}
+        self._seen = SeenKeys()
         self._digit_hints: list[str] = []
         self._keyless = 0
         self._pass = 0
@@ -170,10 +171,9 @@ class Listing:
                 self._note_keyless(mapped)
                 rejections.append(mapped)
                 continue
-            last_pass = self._seen.get(key)
+            last_pass = self._seen.mark(key, self._pass)
             if last_pass == self._pass:
                 continue  # the same record again in this pass (pages shifted under us)
-            self._seen[key] = self._pass
             self._pass_items += 1
             if last_pass is not None:
                 continue  # already handed to the engine by an earlier pass of this run

@@ -16,7 +16,8 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -141,14 +142,21 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def in_transaction(engine: Engine, work: Callable[[Connection], T], *, what: str = "write") -> T:
+def in_transaction(
+    bind: Engine | Connection, work: Callable[[Connection], T], *, what: str = "write"
+) -> T:
     """Run `work` in one transaction, retrying it when the database reports a deadlock.
 
-    `work` must be safe to run again from the start (it gets a fresh transaction each time).
+    `bind` is an engine (a pooled connection per attempt) or a connection held by the caller
+    (one transaction on it per attempt; on SQLite an immediate one). `work` must be safe to
+    run again from the start (it gets a fresh transaction each time).
     """
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
-            with engine.begin() as connection:
+            if isinstance(bind, Connection):
+                with bind.begin():
+                    return work(bind)
+            with bind.begin() as connection:
                 return work(connection)
         except DBAPIError as exc:
             if attempt == DEADLOCK_ATTEMPTS or not is_retryable(exc):
@@ -157,6 +165,17 @@ def in_transaction(engine: Engine, work: Callable[[Connection], T], *, what: str
             log.info("%s hit a deadlock (attempt %d), retrying in %.2fs", what, attempt, pause)
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def read_transaction(connection: Connection) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite a deferred one, which takes no write lock."""
+    connection.execution_options(sqlite_begin="DEFERRED")
+    try:
+        with connection.begin():
+            yield connection
+    finally:
+        connection.execution_options(sqlite_begin="IMMEDIATE")
 
 
 def is_retryable(exc: DBAPIError) -> bool:

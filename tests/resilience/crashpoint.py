@@ -36,6 +36,9 @@ def _values(parameters: Any) -> Iterator[Any]:
                 yield from _values(value)
             else:
                 yield value
+                if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+                    # A PostgreSQL array literal: a whole batch's column in one parameter.
+                    yield from (element.strip('"') for element in value[1:-1].split(","))
 
 
 def install(after: int, statement_text: str | None, value: str | None) -> None:
