@@ -35,7 +35,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import Join, Subquery
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from syncer.records import RELEASED
 from syncer.reports.periods import Period
@@ -153,6 +154,17 @@ def in_window(window: Window) -> list[ColumnElement[bool]]:
     return [v.valid_from < window.end, or_(v.valid_to.is_(None), v.valid_to > window.start)]
 
 
+def with_previous(before: NamedFromClause) -> Join:
+    """Versions with their number and the version just before them (`before`, if any)."""
+    return versions.join(numbers, numbers.c.id == versions.c.number_id).outerjoin(
+        before,
+        and_(
+            before.c.number_id == versions.c.number_id,
+            before.c.valid_to == versions.c.valid_from,
+        ),
+    )
+
+
 def held(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Held]:
     """Microseconds held in a billable status, per month, provider, currency and fee."""
     v, table = versions.c, window.table
@@ -225,15 +237,7 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
             versions.c.valid_from.label("changed_at"),
         )
         .select_from(
-            versions.join(numbers, numbers.c.id == versions.c.number_id)
-            .outerjoin(
-                before,
-                and_(
-                    before.c.number_id == versions.c.number_id,
-                    before.c.valid_to == versions.c.valid_from,
-                ),
-            )
-            .join(
+            with_previous(before).join(
                 table,
                 and_(
                     versions.c.valid_from >= table.c.start_at,
@@ -294,15 +298,7 @@ def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]
             money_sum(versions.c.setup_fee).label("amount"),
         )
         .select_from(
-            versions.join(numbers, numbers.c.id == versions.c.number_id)
-            .outerjoin(
-                before,
-                and_(
-                    before.c.number_id == versions.c.number_id,
-                    before.c.valid_to == versions.c.valid_from,
-                ),
-            )
-            .join(
+            with_previous(before).join(
                 table,
                 and_(
                     versions.c.provider_created_at >= table.c.start_at,
