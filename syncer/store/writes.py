@@ -27,7 +27,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     Boolean,
     Connection,
-    Insert,
     Integer,
     Numeric,
     Table,
@@ -138,48 +137,35 @@ def upsert_numbers(connection: Connection, rows: list[dict[str, Any]]) -> dict[s
     if not rows:
         return {}
     dialect = connection.dialect
-    if dialect.name == "postgresql":
-        columns = list(rows[0])
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in _NOT_UPDATED)
-        sql = (
-            f"INSERT INTO phone_numbers ({', '.join(columns)}) "
-            f"SELECT * FROM {_pg_unnest(dialect, numbers, columns)} "
-            f"ON CONFLICT ON CONSTRAINT uq_phone_numbers_key DO UPDATE SET {updates} "
-            "RETURNING external_id, id"
-        )
-        result = connection.exec_driver_sql(sql, _pg_arrays(numbers, rows, columns))
-        return {row[0]: row[1] for row in result}
-    if dialect.name == "sqlite":
-        columns = list(rows[0])
+    columns = list(rows[0])
+    if dialect.name in ("postgresql", "sqlite"):
+        # Both spell the upsert the same way; only the rows' form differs (arrays, executemany).
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in _NOT_UPDATED)
+        head = f"INSERT INTO phone_numbers ({', '.join(columns)}) "
+        if dialect.name == "postgresql":
+            sql = (
+                f"{head}SELECT * FROM {_pg_unnest(dialect, numbers, columns)} "
+                f"ON CONFLICT ON CONSTRAINT uq_phone_numbers_key DO UPDATE SET {updates} "
+                "RETURNING external_id, id"
+            )
+            result = connection.exec_driver_sql(sql, _pg_arrays(numbers, rows, columns))
+            return {row[0]: row[1] for row in result}
         sql = (
-            f"INSERT INTO phone_numbers ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))}) "
+            f"{head}VALUES ({', '.join('?' * len(columns))}) "
             f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
         )
         connection.exec_driver_sql(sql, _driver_rows(dialect, numbers, columns, rows))
+    elif dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(numbers)
+        updated = {c: upsert.inserted[c] for c in columns if c not in _NOT_UPDATED}
+        connection.execute(upsert.on_duplicate_key_update(updated), rows)
     else:
-        connection.execute(_upsert_statement(dialect.name, list(rows[0])), rows)
+        raise NotImplementedError(f"syncer does not support the {dialect.name} dialect")
     return ids_by_key(
         connection, rows[0]["provider"], rows[0]["account"], [r["external_id"] for r in rows]
     )
-
-
-def _upsert_statement(dialect: str, columns: list[str]) -> Insert:
-    updated = [name for name in columns if name not in _NOT_UPDATED]
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        lite = sqlite_insert(numbers)
-        return lite.on_conflict_do_update(
-            index_elements=list(KEY_COLUMNS), set_={c: lite.excluded[c] for c in updated}
-        )
-    if dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        my = mysql_insert(numbers)
-        return my.on_duplicate_key_update({c: my.inserted[c] for c in updated})
-    raise NotImplementedError(f"syncer does not support the {dialect} dialect")
 
 
 def close_versions(connection: Connection, number_ids: Sequence[int], at: datetime) -> None:
@@ -222,23 +208,21 @@ def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
     """Insert rows that all carry the same columns: one statement over arrays on PostgreSQL."""
     if not rows:
         return
-    if connection.dialect.name == "postgresql":
-        columns = list(rows[0])
+    dialect = connection.dialect
+    columns = list(rows[0])
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) "
+    if dialect.name == "postgresql":
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "
-            f"SELECT * FROM {_pg_unnest(connection.dialect, table, columns)}",
+            f"{head}SELECT * FROM {_pg_unnest(dialect, table, columns)}",
             _pg_arrays(table, rows, columns),
         )
-        return
-    if connection.dialect.name == "sqlite":
-        columns = list(rows[0])
+    elif dialect.name == "sqlite":
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})",
-            _driver_rows(connection.dialect, table, columns, rows),
+            f"{head}VALUES ({', '.join('?' * len(columns))})",
+            _driver_rows(dialect, table, columns, rows),
         )
-        return
-    connection.execute(insert(table), rows)
+    else:
+        connection.execute(insert(table), rows)
 
 
 def touch_last_seen(connection: Connection, number_ids: Sequence[int], at: datetime) -> None:
