@@ -113,10 +113,8 @@ def truncate_all(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
-    """An empty database at schema head, on each backend under test."""
-    backend = request.param
+def database_for(backend: str, tmp_path: Path, sqlite_template: Path) -> str:
+    """The URL of an empty database at schema head on `backend`."""
     if backend == "sqlite":
         path = tmp_path / "syncer.db"
         shutil.copy(sqlite_template, path)
@@ -126,12 +124,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
     return url
 
 
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """An empty database at schema head, on each backend under test."""
+    return database_for(request.param, tmp_path, sqlite_template)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     """An empty SQLite database at schema head (for tests about SQLite itself)."""
-    path = tmp_path / "syncer.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return database_for("sqlite", tmp_path, sqlite_template)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ tests take the top-level `db_url`/`engine` fixtures to run on MariaDB too.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,22 +27,12 @@ from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.engine import make_engine
 from syncer.store.models import RejectedRecord, SyncRun
 from syncer.sync import AccountResult, sync_accounts
-from tests.conftest import POSTGRES_URL, prepared_server_url, truncate_all
+from tests.conftest import POSTGRES_URL, database_for
 from tests.invariants import assert_history_invariants
 
 SQLITE_AND_POSTGRES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 # Quick retries for tests; a provider's Retry-After still wins over this backoff.
 FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.2, timeout=10)
-
-
-def database_for(backend: str, tmp_path: Path, sqlite_template: Path) -> str:
-    if backend == "sqlite":
-        path = tmp_path / "syncer.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
-    url = prepared_server_url(backend)
-    truncate_all(url)
-    return url
 
 
 @pytest.fixture(params=SQLITE_AND_POSTGRES)
