@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from syncer.store.types import Money, Payload, UTCDateTime
+from syncer.store.types import Fingerprint, Money, Payload, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -89,6 +89,10 @@ class PhoneNumber(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     content_hash: Mapped[str] = mapped_column(String(32))
+    # What the provider last sent for this number, hashed with the mapping's version and the
+    # account's fee schedule: an item with the same fingerprint maps to the same state, so it
+    # needs no validation (null until a sync has seen the number since migration 0003).
+    fingerprint: Mapped[bytes | None] = mapped_column(Fingerprint())
 
 
 class PhoneNumberVersion(Base):
