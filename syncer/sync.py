@@ -36,11 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
+from syncer.decide import PageDiff, diff_page, plan_release
 from syncer.errors import AccountBusyError, SyncerError
 from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
-from syncer.records import RELEASED, NumberRecord, state_hash
 from syncer.store import writes
 from syncer.store.engine import first_line, in_transaction, read_transaction
+from syncer.store.history import AccountHistory, AccountState
 from syncer.store.locks import account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
 
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 LAST_SEEN_REFRESH = timedelta(days=1)
 RELEASE_BATCH = 500
 PROGRESS_WRITE_SECONDS = 5.0
+# A write transaction holds the plans of pages up to this many rows, or this old.
+BATCH_ROWS = 5_000
+BATCH_SECONDS = 1.0
 SKIPPED = "skipped"
 
 
@@ -121,16 +125,24 @@ class SyncOptions:
 
 
 @dataclass
-class PageDiff:
-    """A page compared with the store: what to insert, overwrite, or only mark as seen."""
+class WriteBatch:
+    """Pages compared but not yet written: written together in one transaction."""
 
-    new: list[NumberRecord] = field(default_factory=list)
-    changed: list[tuple[NumberRecord, writes.StoredNumber]] = field(default_factory=list)
-    stale_seen: list[int] = field(default_factory=list)
+    pages: list[tuple[PageDiff, datetime]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    counts: RunCounts = field(default_factory=RunCounts)
+    rows: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, diff: PageDiff, at: datetime, rejections: list[dict[str, Any]]) -> None:
+        self.pages.append((diff, at))
+        self.rejections += rejections
+        self.rows += len(diff.new) + len(diff.changed) + len(rejections)
+        self.rows += (len(diff.refingerprinted) + len(diff.stale_seen)) // 8
 
     @property
     def writes_nothing(self) -> bool:
-        return not (self.new or self.changed or self.stale_seen)
+        return not self.rejections and all(diff.writes_nothing for diff, _ in self.pages)
 
 
 class AccountSync:
@@ -157,6 +169,9 @@ class AccountSync:
         self.release_fraction = config.release_fraction(client.account.config)
         self.counts = RunCounts()
         self.run_id = 0
+        self.history = AccountHistory(self.provider, self.name, 0)
+        self.state = AccountState()
+        self._written = RunCounts()
         self._last_progress_write = 0.0
         self._rejection_keys: set[str] = set()
         self._began = time.monotonic()
@@ -190,12 +205,17 @@ class AccountSync:
             return writes.start_run(connection, self.provider, self.name, started)
 
         self.run_id = in_transaction(self.engine, begin, what=f"{self.name}: start run")
+        self.history = AccountHistory(self.provider, self.name, self.run_id)
         self.progress.started(self.name)
         result = AccountResult(
             self.name, self.provider, RUN_FAILED, self.counts, self.run_id, started_at=started
         )
         try:
-            listing = self.client.listing()
+            with self.engine.connect() as connection, read_transaction(connection):
+                self.state = self.history.read_state(
+                    connection, self.clock.now() - LAST_SEEN_REFRESH
+                )
+            listing = self.client.listing(known=set(self.state.known))
             self._write_pages(listing)
             outcome = listing.outcome
             result.complete = outcome.complete
@@ -225,7 +245,15 @@ class AccountSync:
     # -- pages ------------------------------------------------------------------------------
 
     def _write_pages(self, listing: Listing) -> None:
+        """Compare each page, and write the plans of several pages per transaction.
+
+        A batch is written once it holds `BATCH_ROWS` rows to write or is `BATCH_SECONDS`
+        old, and at the end of the listing. Each batch is one transaction, with the run's
+        counts up to its last page, so a kill at any moment leaves whole pages written and
+        the run's row counting exactly them.
+        """
         pages = listing.pages()
+        batch = WriteBatch()
         try:
             with self.engine.connect() as connection:
                 for page in pages:
@@ -233,122 +261,76 @@ class AccountSync:
                         raise SyncInterrupted(
                             f"{self.name}: interrupted by a stop request before the listing ended"
                         )
-                    page_counts, rejected = self._write_page(connection, page)
-                    self._rejection_keys.update(rejected)
-                    self.counts.add(page_counts)
+                    self._compare(connection, listing, page, batch)
                     self.counts.pages = listing.pages_fetched
+                    batch.counts.pages = listing.pages_fetched
                     self.progress.advanced(self.name, self.counts, listing.expected_total)
+                    if self._batch_due(batch):
+                        self._flush(connection, batch)
+                        batch = WriteBatch()
+                self._flush(connection, batch, final=True)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()
 
-    def _write_page(self, connection: Connection, page: Page) -> tuple[RunCounts, list[str]]:
-        """Compare one page with what is stored, then write the differences, if any.
-
-        The comparison reads before the write transaction begins: the account's writer lock
-        keeps every other process away from these numbers, and on SQLite a page with nothing
-        to write then takes no write lock at all. The writes are one transaction, retried
-        whole after a deadlock. Returns the counts and the identities of the rejections
-        written.
-        """
-        with read_transaction(connection):
-            diff = self._diff(connection, page)
-        rejection_rows, rejected = self._rejection_rows(page)
-        counts = RunCounts(
-            seen=len(page.records) + len(page.rejections),
-            created=len(diff.new),
-            updated=len(diff.changed),
-            unchanged=len(page.records) - len(diff.new) - len(diff.changed),
-            rejected=len(rejected),
-        )
-        progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
-        if diff.writes_nothing and not rejection_rows and not progress_due:
-            return counts, rejected
-
-        def write(connection: Connection) -> None:
-            self._write_diff(connection, diff, page.received_at)
-            writes.insert_rejections(connection, rejection_rows)
-            if progress_due:
-                self._write_progress(connection, counts)
-
-        in_transaction(connection, write, what=f"{self.name}: page")
-        return counts, rejected
-
-    def _diff(self, connection: Connection, page: Page) -> PageDiff:
-        """Which of the page's records are new, changed, or unchanged but seen long ago."""
+    def _compare(
+        self, connection: Connection, listing: Listing, page: Page, batch: WriteBatch
+    ) -> None:
+        """Compare one page with the store and add what it changes to `batch`."""
         at = page.received_at
-        keys = [record.external_id for record in page.records]
-        stored = writes.stored_numbers(
-            connection, self.provider, self.name, keys, stale_before=at - LAST_SEEN_REFRESH
-        )
-        diff = PageDiff()
+        stale_before = at - LAST_SEEN_REFRESH
+        stored = {}
+        if page.records and self.state.stored:
+            with read_transaction(connection):
+                stored = self.history.stored_by_key(
+                    connection, [r.external_id for r in page.records], stale_before
+                )
+        diff = diff_page(page.records, stored)
         for record in page.records:
             current = stored.get(record.external_id)
-            if current is None:
-                diff.new.append(record)
-            elif current.content_hash != record.content_hash:
-                diff.changed.append((record, current))
-            elif current.stale:
-                diff.stale_seen.append(current.id)
-        return diff
-
-    def _write_diff(self, connection: Connection, diff: PageDiff, at: datetime) -> None:
-        """New numbers with their first version and status change; changed numbers with a
-        new version (and a status change when the status moved); `last_seen_at` refreshed."""
-        rows = [self._number_row(record, at) for record in diff.new]
-        rows += [self._number_row(record, at) for record, _ in diff.changed]
-        ids = writes.upsert_numbers(connection, rows)
-        writes.close_versions(connection, [current.id for _, current in diff.changed], at)
-        version_rows = [
-            writes.version_row(ids[r.external_id], r.tracked_values(), at, self.run_id)
-            for r in diff.new
-        ]
-        version_rows += [
-            writes.version_row(current.id, r.tracked_values(), at, self.run_id)
-            for r, current in diff.changed
-        ]
-        writes.insert_versions(connection, version_rows)
-        transitions: list[tuple[int, str, str | None, str]] = [
-            (ids[r.external_id], r.e164, None, r.status) for r in diff.new
-        ]
-        transitions += [
-            (current.id, r.e164, current.status, r.status)
-            for r, current in diff.changed
-            if current.status != r.status
-        ]
-        writes.insert_status_changes(connection, self._status_rows(transitions, at))
-        writes.touch_last_seen(connection, diff.stale_seen, at)
-
-    def _number_row(self, record: NumberRecord, at: datetime) -> dict[str, Any]:
-        row = record.tracked_values()
-        row.update(
-            provider=self.provider,
-            account=self.name,
-            external_id=record.external_id,
-            first_seen_at=at,
-            last_seen_at=at,
-            released_at=None,
-            content_hash=record.content_hash,
+            if current is not None and current.fingerprint is not None:
+                listing.known.discard(current.fingerprint)
+        if self.state.stale:
+            stale = self.state.stale
+            diff.stale_seen += [stale[f] for f in page.unchanged if f in stale]
+        rejection_rows, rejected = self._rejection_rows(page)
+        self._rejection_keys.update(rejected)
+        counts = RunCounts(
+            seen=len(page.records) + len(page.rejections) + len(page.unchanged),
+            created=len(diff.new),
+            updated=len(diff.changed),
+            unchanged=diff.unchanged + len(page.unchanged),
+            rejected=len(rejected),
         )
-        return row
+        self.counts.add(counts)
+        batch.counts.add(counts)
+        batch.add(diff, at, rejection_rows)
 
-    def _status_rows(
-        self, transitions: Sequence[tuple[int, str, str | None, str]], at: datetime
-    ) -> list[dict[str, Any]]:
-        return [
-            {
-                "number_id": number_id,
-                "provider": self.provider,
-                "account": self.name,
-                "e164": e164,
-                "from_status": before,
-                "to_status": after,
-                "changed_at": at,
-                "sync_run_id": self.run_id,
-            }
-            for number_id, e164, before, after in transitions
-        ]
+    def _batch_due(self, batch: WriteBatch) -> bool:
+        if batch.rows >= BATCH_ROWS:
+            return True
+        return bool(batch.pages) and time.monotonic() - batch.started >= BATCH_SECONDS
+
+    def _flush(self, connection: Connection, batch: WriteBatch, *, final: bool = False) -> None:
+        """Write `batch` in one transaction, with the run's counts so far."""
+        progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
+        if batch.writes_nothing and not progress_due:
+            self._written.add(batch.counts)
+            self._written.pages = batch.counts.pages or self._written.pages
+            return
+        totals = replace(self._written)
+        totals.add(batch.counts)
+        totals.pages = batch.counts.pages or totals.pages
+
+        def write(connection: Connection) -> None:
+            self.history.write(connection, batch.pages)
+            writes.insert_rejections(connection, batch.rejections)
+            writes.update_run(connection, self.run_id, **totals.as_dict())
+
+        in_transaction(connection, write, what=f"{self.name}: pages")
+        self._last_progress_write = time.monotonic()
+        self._written = totals
 
     def _rejection_rows(self, page: Page) -> tuple[list[dict[str, Any]], list[str]]:
         """The page's rejected items to store, each once per run, and their identities."""
@@ -372,66 +354,39 @@ class AccountSync:
             )
         return rows, identities
 
-    def _write_progress(self, connection: Connection, page_counts: RunCounts) -> None:
-        """The run's counts so far, for `syncer report runs` while a long run goes on."""
-        self._last_progress_write = time.monotonic()
-        totals = replace(self.counts)
-        totals.add(page_counts)
-        writes.update_run(connection, self.run_id, **totals.as_dict())
-
     # -- releases ---------------------------------------------------------------------------
 
     def _release_missing(self, listing: Listing, scope: dict[str, str]) -> str | None:
-        """Release the live numbers a complete listing lacks; returns why not, if it did not."""
+        """Release the live numbers a complete listing lacks; returns why not, if it did not.
+
+        Counts first: when every live number with a fingerprint was shown by the listing
+        (none is left in `listing.known`) and none lacks a fingerprint, nothing is missing and
+        the store is not read. Otherwise the live numbers that may be missing are read, and
+        those the listing does not protect are released (`plan_release`).
+        """
         at = self.clock.now()
-
-        def find(connection: Connection) -> tuple[list[int], int]:
-            missing, live = [], 0
-            for number in writes.live_numbers(connection, self.provider, self.name, scope):
-                live += 1
-                if not listing.protects(number.external_id, number.e164):
-                    missing.append(number.id)
-            return missing, live
-
-        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-            missing, live = find(connection)
-        if not missing:
+        if not listing.known and not self.state.unfingerprinted:
             return None
-        if len(missing) > self.release_fraction * live and not self.options.allow_mass_release:
-            message = (
-                f"mass release guard: the listing lacks {len(missing)} of {live} live numbers "
-                f"(more than {self.release_fraction:.0%}), so none were released; if they "
-                "really are gone, run once with --allow-mass-release"
-            )
-            log.error("%s: %s", self.name, message)
-            return message
-        for start in range(0, len(missing), RELEASE_BATCH):
-            batch = missing[start : start + RELEASE_BATCH]
+        with self.engine.connect() as connection, read_transaction(connection):
+            candidates = self.history.release_candidates(connection, scope, listing.known)
+        plan = plan_release(
+            candidates,
+            listing.protects,
+            live_before=self.state.live,
+            max_fraction=self.release_fraction,
+            allow_mass_release=self.options.allow_mass_release,
+        )
+        if plan.blocked:
+            log.error("%s: %s", self.name, plan.blocked)
+            return plan.blocked
+        for start in range(0, len(plan.release), RELEASE_BATCH):
+            batch = plan.release[start : start + RELEASE_BATCH]
             self.counts.released += in_transaction(
                 self.engine,
-                partial(self._release_batch, number_ids=batch, at=at),
+                partial(self.history.release, number_ids=batch, at=at),
                 what=f"{self.name}: release",
             )
         return None
-
-    def _release_batch(self, connection: Connection, number_ids: list[int], at: datetime) -> int:
-        rows = writes.full_rows(connection, number_ids)
-        for row in rows:
-            row["status_before"] = row["status"]
-            row["status"] = RELEASED
-            row["released_at"] = at
-            row["content_hash"] = state_hash(row)
-        numbers = [
-            {k: v for k, v in row.items() if k not in ("id", "status_before")} for row in rows
-        ]
-        writes.upsert_numbers(connection, numbers)
-        writes.close_versions(connection, [row["id"] for row in rows], at)
-        writes.insert_versions(
-            connection, [writes.version_row(row["id"], row, at, self.run_id) for row in rows]
-        )
-        transitions = [(row["id"], row["e164"], row["status_before"], RELEASED) for row in rows]
-        writes.insert_status_changes(connection, self._status_rows(transitions, at))
-        return len(rows)
 
     # -- the run row ------------------------------------------------------------------------
 

@@ -40,17 +40,17 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    # A plain ADD COLUMN on every database (SQLite included: no table rebuild).
-    with op.batch_alter_table("phone_numbers") as batch:
-        batch.add_column(
-            sa.Column(
-                "fingerprint",
-                sa.LargeBinary().with_variant(VARBINARY(16), "mysql", "mariadb"),
-                nullable=True,
-            )
-        )
+    # A plain ADD COLUMN everywhere (on SQLite too: no table rebuild, views stay valid).
+    op.add_column(
+        "phone_numbers",
+        sa.Column(
+            "fingerprint",
+            sa.LargeBinary().with_variant(VARBINARY(16), "mysql", "mariadb"),
+            nullable=True,
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("phone_numbers") as batch:
-        batch.drop_column("fingerprint")
+    # SQLite drops a column in place since 3.35; a rebuilt table would break the views.
+    op.execute("ALTER TABLE phone_numbers DROP COLUMN fingerprint")

@@ -16,6 +16,13 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictStr, Validati
 from syncer.records import MONEY_SCALE
 
 E164 = Annotated[StrictStr, Field(pattern=r"^\+[1-9][0-9]{1,14}$")]
+# The same rules for msgspec's compiled checks (Python's `re`: `$` would also match before a
+# final newline, so the end is `\Z`). Country and currency are upper-cased after the check,
+# which accepts only ASCII letters: stricter than the models, never laxer (an item the
+# compiled check refuses takes the precise path).
+E164_COMPILED = r"^\+[1-9][0-9]{1,14}\Z"
+COUNTRY_COMPILED = r"^[A-Za-z]{2}\Z"
+CURRENCY_COMPILED = r"^[A-Za-z]{3}\Z"
 Key = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Text = Annotated[StrictStr, Field(max_length=255)]
 
@@ -35,7 +42,7 @@ def _fee(value: Any) -> Any:
     return Decimal(value)
 
 
-def _exact_enough(value: Decimal) -> Decimal:
+def check_fee(value: Decimal) -> Decimal:
     """Finite, below a trillion, and no finer than the columns store (so nothing is rounded)."""
     if not value.is_finite():
         raise ValueError("must be a finite number")
@@ -47,10 +54,10 @@ def _exact_enough(value: Decimal) -> Decimal:
 
 
 MAX_FEE = Decimal(10) ** 12
-Fee = Annotated[Decimal, BeforeValidator(_fee), AfterValidator(_exact_enough), Field(ge=0)]
+Fee = Annotated[Decimal, BeforeValidator(_fee), AfterValidator(check_fee), Field(ge=0)]
 
 
-def _timestamp(value: Any) -> datetime:
+def parse_timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"must be an ISO 8601 string, got {type(value).__name__} {value!r}")
     try:
@@ -62,7 +69,7 @@ def _timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 
 
 def describe(error: ValidationError) -> str:

@@ -57,6 +57,11 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)
 
 
+def parse_json(body: bytes) -> Any:
+    """A JSON body parsed with exact Decimals for its numbers (`NaN` too)."""
+    return json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+
+
 class ClientError(ProviderError):
     """An HTTP 4xx other than 401/403/404, with the body for the provider to interpret."""
 
@@ -150,8 +155,15 @@ class ApiClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
-        """GET `path` and return its parsed JSON body, retrying transient failures.
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        parse: Callable[[bytes], Any] = parse_json,
+    ) -> Any:
+        """GET `path` and return its JSON body as `parse` reads it (by default: parsed, with
+        exact Decimals), retrying transient failures; `parse` raises `ValueError` for a body
+        that is not JSON, which is retried like a 5xx.
 
         Raises `AuthError`, `ProviderError` or `ClientError` when the provider refuses, and
         `ProviderError` naming the account once `max_attempts` transient failures happened.
@@ -177,9 +189,7 @@ class ApiClient:
                 status = response.status_code
                 if status == 200:
                     try:
-                        body = json.loads(
-                            response.content, parse_float=Decimal, parse_constant=Decimal
-                        )
+                        body = parse(response.content)
                     except ValueError as exc:
                         last_problem = f"HTTP 200 with a body that is not JSON ({exc})"
                         self._observe("200-unparseable", attempt)

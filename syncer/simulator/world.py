@@ -131,9 +131,7 @@ class World:
         `ringyo-2` and `tryvox-2` (the benchmark's 80k/20k world)."""
         if numbers < 0 or accounts_per_provider < 1:
             raise ValueError("need numbers >= 0 and accounts_per_provider >= 1")
-        if weights is not None and (
-            len(weights) != accounts_per_provider or min(weights) < 1
-        ):
+        if weights is not None and (len(weights) != accounts_per_provider or min(weights) < 1):
             raise ValueError("need one positive weight per account of a provider")
         world = cls(seed, clock, history_end or HISTORY_END)
         for provider in PROVIDERS:

@@ -1,0 +1,55 @@
+"""MariaDB/MySQL: PyMySQL's `executemany`, which sends one multi-row `INSERT`; the database
+assigns ids (looked up by key afterwards). Indexes are never dropped: InnoDB needs those
+behind its foreign keys, and refuses to drop them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+name = "mysql"
+defers_indexes = False
+
+
+def placeholder() -> str:
+    return "%s"
+
+
+def time(value: datetime | None) -> datetime | None:
+    """UTC without an offset, as `UTCDateTime` stores it in a `DATETIME(6)`."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    return value
+
+
+def boolean(value: bool) -> bool:
+    return value
+
+
+def insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if rows:
+        marks = ", ".join(["%s"] * len(columns))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
+
+
+def reserve_ids(connection: Connection, table: str, count: int) -> None:
+    return None
+
+
+def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(sql, rows)

@@ -1,0 +1,71 @@
+"""PostgreSQL: `COPY` for inserts, ids from the table's sequence, psycopg's own binding.
+
+`COPY ... FROM STDIN` moves a batch in one stream, without a statement per row or the array
+text the `unnest` form needed. SQLAlchemy does not see a `COPY`, so its
+`after_cursor_execute` event is fired by hand (what observes writes, such as the crash
+tests' injector, sees it like any statement). Aware datetimes, Decimals, booleans and bytes
+are bound by psycopg as they are. Secondary indexes may be built after a first load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+name = "postgresql"
+defers_indexes = True
+
+
+def placeholder() -> str:
+    return "%s"
+
+
+def time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")
+    return value
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    return value
+
+
+def boolean(value: bool) -> bool:
+    return value
+
+
+def insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if not rows:
+        return
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        if connection.dispatch.after_cursor_execute:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, statement, rows, None, True
+            )
+
+
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    if count == 0:
+        return []
+    result = connection.exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+        (count,),
+    )
+    return [row[0] for row in result]
+
+
+def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(sql, rows)

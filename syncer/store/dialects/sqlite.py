@@ -1,0 +1,82 @@
+"""SQLite: rows bound as SQLAlchemy binds them, inserted many rows per statement.
+
+pysqlite releases the GIL around every `sqlite3_step`, and `executemany` steps once per row:
+while another thread (the page fetcher) runs Python, each row then waits to get the GIL back.
+One `INSERT ... VALUES (...), (...), ...` of a few hundred rows steps once for all of them.
+Ids are assigned up front (`MAX(id) + 1 ...`), safe because a write transaction holds
+SQLite's only write lock. Secondary indexes may be built after a first load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Connection
+
+name = "sqlite"
+defers_indexes = True
+_MAX_VARIABLES = 32_766  # SQLite's limit on parameters per statement since 3.32
+_ROWS_PER_STATEMENT = 500
+
+
+def placeholder() -> str:
+    return "?"
+
+
+def time(value: datetime | None) -> str | None:
+    """An aware time as `UTCDateTime` stores it on SQLite: UTC `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - the fastest way
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+def money(value: Decimal | None) -> float | None:
+    """What SQLAlchemy binds for `NUMERIC` on SQLite (the column keeps a number)."""
+    return None if value is None else float(value)
+
+
+def boolean(value: bool) -> int:
+    return 1 if value else 0
+
+
+def insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if not rows:
+        return
+    width = len(columns)
+    per_statement = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join("?" * width) + ")"
+    full = head + ", ".join([one] * per_statement)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = full if len(chunk) == per_statement else head + ", ".join([one] * len(chunk))
+        connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+
+
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    start = connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {table}").scalar()
+    first = int(start or 0) + 1
+    return list(range(first, first + count))
+
+
+def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(sql, rows)

@@ -1,0 +1,422 @@
+"""Where the history lands: every row shape of `phone_numbers`, `phone_number_versions` and
+`status_changes`, read and written in bulk for one account.
+
+The sync engine decides (`syncer.decide`); this module only reads what a decision needs and
+writes what it planned:
+
+- `read_state`: the account's stored fingerprints in one query at the start of a run (the
+  listing compares every item against them), and how many numbers are live;
+- `stored_by_key`: the stored numbers behind the records that need comparing (new or changed
+  items), one query per batch of keys;
+- `write`: the plans of several pages in one transaction: rows built as driver tuples with
+  ids assigned up front, inserted the dialect's fastest way (`syncer.store.dialects`);
+- `release_candidates` and `release`: after a complete listing, the live numbers the
+  listing did not show unchanged, and the release of those that are gone;
+- `defer_indexes` / `build_indexes`: a first load into an empty mirror builds the secondary
+  indexes once, after it, instead of maintaining them row by row.
+
+Every function takes an open `Connection` inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.schema import CreateIndex, DropIndex
+
+from syncer.decide import LiveNumber, PageDiff, StoredNumber
+from syncer.records import RELEASED, TRACKED_FIELDS, NumberRecord, state_hash
+from syncer.store.dialects import BulkDialect, for_connection
+from syncer.store.models import PhoneNumber, PhoneNumberVersion, StatusChange
+
+NUMBER_COLUMNS = (
+    "provider",
+    "account",
+    "external_id",
+    *TRACKED_FIELDS,
+    "first_seen_at",
+    "last_seen_at",
+    "released_at",
+    "content_hash",
+    "fingerprint",
+)
+VERSION_COLUMNS = ("number_id", *TRACKED_FIELDS, "valid_from", "valid_to", "sync_run_id")
+CHANGE_COLUMNS = (
+    "number_id",
+    "provider",
+    "account",
+    "e164",
+    "from_status",
+    "to_status",
+    "changed_at",
+    "sync_run_id",
+)
+# Positions in TRACKED_FIELDS of the values a dialect binds its own way.
+_BOOLEANS = tuple(TRACKED_FIELDS.index(name) for name in ("voice", "sms", "mms"))
+_MONEY = tuple(TRACKED_FIELDS.index(name) for name in ("monthly_fee", "setup_fee"))
+_TIMES = tuple(
+    TRACKED_FIELDS.index(name) for name in ("provider_created_at", "provider_updated_at")
+)
+_tracked = attrgetter(*TRACKED_FIELDS)
+KEY_LOOKUP_BATCH = 500
+
+# The indexes a first load builds after it (not the keys or constraints).
+DEFERRED_INDEXES = tuple(
+    index
+    for model in (PhoneNumber, PhoneNumberVersion, StatusChange)
+    for index in sorted(cast(Table, model.__table__).indexes, key=lambda index: str(index.name))
+    if not index.unique
+)
+
+
+@dataclass
+class AccountState:
+    """What is stored for one account at the start of a run.
+
+    `known`: the fingerprints of its live numbers (given to the listing); `stale`: those of
+    live numbers whose `last_seen_at` is due for a refresh, with their ids; `live`: numbers not
+    released; `stored`: every number, released or not; `unfingerprinted`: live numbers without
+    a fingerprint (never seen since fingerprints exist).
+    """
+
+    known: set[bytes] = field(default_factory=set)
+    stale: dict[bytes, int] = field(default_factory=dict)
+    live: int = 0
+    stored: int = 0
+    unfingerprinted: int = 0
+
+
+class AccountHistory:
+    """The history tables of one account, as one run reads and writes them."""
+
+    def __init__(self, provider: str, account: str, run_id: int) -> None:
+        self.provider = provider
+        self.account = account
+        self.run_id = run_id
+
+    # -- reads --------------------------------------------------------------------------
+
+    def read_state(self, connection: Connection, stale_before: datetime) -> AccountState:
+        dialect = for_connection(connection)
+        mark = dialect.placeholder()
+        rows = connection.exec_driver_sql(
+            "SELECT fingerprint, released_at IS NULL, last_seen_at <= "
+            f"{mark}, id FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
+            (dialect.time(stale_before), self.provider, self.account),
+        )
+        state = AccountState()
+        known, stale = state.known, state.stale
+        for fingerprint, live, is_stale, number_id in rows:
+            state.stored += 1
+            if not live:
+                continue
+            state.live += 1
+            if fingerprint is None:
+                state.unfingerprinted += 1
+                continue
+            fingerprint = bytes(fingerprint)
+            known.add(fingerprint)
+            if is_stale:
+                stale[fingerprint] = number_id
+        return state
+
+    def stored_by_key(
+        self, connection: Connection, keys: Sequence[str], stale_before: datetime
+    ) -> dict[str, StoredNumber]:
+        """The stored numbers of the account among `keys`, by key."""
+        dialect = for_connection(connection)
+        mark = dialect.placeholder()
+        stale = dialect.time(stale_before)
+        found: dict[str, StoredNumber] = {}
+        for start in range(0, len(keys), KEY_LOOKUP_BATCH):
+            batch = keys[start : start + KEY_LOOKUP_BATCH]
+            rows = connection.exec_driver_sql(
+                "SELECT id, external_id, content_hash, status, fingerprint, released_at IS NULL, "
+                f"last_seen_at <= {mark} FROM phone_numbers WHERE external_id IN "
+                f"({', '.join([mark] * len(batch))}) AND account = {mark} AND provider = {mark}",
+                (stale, *batch, self.account, self.provider),
+            )
+            for row in rows:
+                fingerprint = None if row[4] is None else bytes(row[4])
+                found[row[1]] = StoredNumber(
+                    row[0], row[1], row[2], row[3], fingerprint, bool(row[5]), bool(row[6])
+                )
+        return found
+
+    def release_candidates(
+        self, connection: Connection, scope: dict[str, str], unseen: set[bytes]
+    ) -> list[LiveNumber]:
+        """The account's live numbers (within `scope`) whose fingerprint is in `unseen` or
+        who have none: those a complete listing may not have shown."""
+        dialect = for_connection(connection)
+        mark = dialect.placeholder()
+        in_scope = "".join(f" AND {column} = {mark}" for column in scope)
+        rows = connection.exec_driver_sql(
+            "SELECT id, external_id, e164, fingerprint FROM phone_numbers "
+            f"WHERE provider = {mark} AND account = {mark} AND released_at IS NULL{in_scope}",
+            (self.provider, self.account, *scope.values()),
+        )
+        return [
+            LiveNumber(row[0], row[1], row[2])
+            for row in rows
+            if row[3] is None or bytes(row[3]) in unseen
+        ]
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(self, connection: Connection, pages: Iterable[tuple[PageDiff, datetime]]) -> None:
+        """Write the plans of several pages (each with the time its page arrived)."""
+        dialect = for_connection(connection)
+        for diff, at in pages:
+            self._write_page(connection, dialect, diff, at)
+
+    def _write_page(
+        self, connection: Connection, dialect: BulkDialect, diff: PageDiff, at: datetime
+    ) -> None:
+        at_db = dialect.time(at)
+        if diff.new:
+            self._insert_new(connection, dialect, diff.new, at_db)
+        if diff.changed:
+            self._overwrite_changed(connection, dialect, diff.changed, at, at_db)
+        mark = dialect.placeholder()
+        dialect.execute_many(
+            connection,
+            f"UPDATE phone_numbers SET fingerprint = {mark} WHERE id = {mark}",
+            [(fingerprint, number_id) for number_id, fingerprint in diff.refingerprinted],
+        )
+        if diff.stale_seen:
+            touch_last_seen(connection, dialect, diff.stale_seen, at_db)
+
+    def _insert_new(
+        self, connection: Connection, dialect: BulkDialect, records: list[NumberRecord], at: Any
+    ) -> None:
+        tracked = [self._tracked(dialect, record) for record in records]
+        ids = dialect.reserve_ids(connection, "phone_numbers", len(records))
+        provider, account = self.provider, self.account
+        number_rows = [
+            (
+                provider,
+                account,
+                record.external_id,
+                *values,
+                at,
+                at,
+                None,
+                record.content_hash,
+                record.fingerprint,
+            )
+            for record, values in zip(records, tracked, strict=True)
+        ]
+        columns: tuple[str, ...] = NUMBER_COLUMNS
+        if ids is not None:
+            columns = ("id", *NUMBER_COLUMNS)
+            number_rows = [
+                (number_id, *row) for number_id, row in zip(ids, number_rows, strict=True)
+            ]
+        dialect.insert(connection, "phone_numbers", columns, number_rows)
+        if ids is None:
+            found = self._ids_by_key(connection, dialect, [r.external_id for r in records])
+            ids = [found[record.external_id] for record in records]
+        run_id = self.run_id
+        dialect.insert(
+            connection,
+            "phone_number_versions",
+            VERSION_COLUMNS,
+            [
+                (number_id, *values, at, None, run_id)
+                for number_id, values in zip(ids, tracked, strict=True)
+            ],
+        )
+        dialect.insert(
+            connection,
+            "status_changes",
+            CHANGE_COLUMNS,
+            [
+                (number_id, provider, account, record.e164, None, record.status, at, run_id)
+                for number_id, record in zip(ids, records, strict=True)
+            ],
+        )
+
+    def _overwrite_changed(
+        self,
+        connection: Connection,
+        dialect: BulkDialect,
+        changed: list[tuple[NumberRecord, StoredNumber]],
+        at: datetime,
+        at_db: Any,
+    ) -> None:
+        mark = dialect.placeholder()
+        assignments = ", ".join(f"{name} = {mark}" for name in TRACKED_FIELDS)
+        tracked = [self._tracked(dialect, record) for record, _ in changed]
+        dialect.execute_many(
+            connection,
+            f"UPDATE phone_numbers SET {assignments}, last_seen_at = {mark}, "
+            f"released_at = NULL, content_hash = {mark}, fingerprint = {mark} WHERE id = {mark}",
+            [
+                (*values, at_db, record.content_hash, record.fingerprint, current.id)
+                for (record, current), values in zip(changed, tracked, strict=True)
+            ],
+        )
+        ids = [current.id for _, current in changed]
+        close_versions(connection, dialect, ids, at_db)
+        run_id = self.run_id
+        dialect.insert(
+            connection,
+            "phone_number_versions",
+            VERSION_COLUMNS,
+            [
+                (number_id, *values, at_db, None, run_id)
+                for number_id, values in zip(ids, tracked, strict=True)
+            ],
+        )
+        dialect.insert(
+            connection,
+            "status_changes",
+            CHANGE_COLUMNS,
+            [
+                (
+                    current.id,
+                    self.provider,
+                    self.account,
+                    record.e164,
+                    current.status,
+                    record.status,
+                    at_db,
+                    run_id,
+                )
+                for record, current in changed
+                if current.status != record.status
+            ],
+        )
+
+    def release(self, connection: Connection, number_ids: Sequence[int], at: datetime) -> int:
+        """Mark the numbers released at `at` (those still live): a new version each, and a
+        status change; returns how many were released."""
+        dialect = for_connection(connection)
+        mark = dialect.placeholder()
+        numbers = cast(Table, PhoneNumber.__table__)
+        query = select(numbers.c.id, *(numbers.c[name] for name in TRACKED_FIELDS)).where(
+            numbers.c.id.in_(bindparam("ids", expanding=True)), numbers.c.released_at.is_(None)
+        )
+        rows = connection.execute(query, {"ids": list(number_ids)}).all()
+        if not rows:
+            return 0
+        at_db = dialect.time(at)
+        updates, versions, changes, ids = [], [], [], []
+        for row in rows:
+            values = row[1:]
+            state = dict(zip(TRACKED_FIELDS, values, strict=True))
+            before = state["status"]
+            state["status"] = RELEASED
+            content_hash = state_hash(state)
+            db_values = self._bound(dialect, [state[name] for name in TRACKED_FIELDS])
+            updates.append((RELEASED, at_db, content_hash, row[0]))
+            versions.append((row[0], *db_values, at_db, None, self.run_id))
+            changes.append(
+                (
+                    row[0],
+                    self.provider,
+                    self.account,
+                    state["e164"],
+                    before,
+                    RELEASED,
+                    at_db,
+                    self.run_id,
+                )
+            )
+            ids.append(row[0])
+        dialect.execute_many(
+            connection,
+            f"UPDATE phone_numbers SET status = {mark}, released_at = {mark}, "
+            f"content_hash = {mark}, fingerprint = NULL WHERE id = {mark}",
+            updates,
+        )
+        close_versions(connection, dialect, ids, at_db)
+        dialect.insert(connection, "phone_number_versions", VERSION_COLUMNS, versions)
+        dialect.insert(connection, "status_changes", CHANGE_COLUMNS, changes)
+        return len(rows)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _tracked(dialect: BulkDialect, record: NumberRecord) -> tuple[Any, ...]:
+        """The record's tracked values as the driver binds them."""
+        return AccountHistory._bound(dialect, list(_tracked(record)))
+
+    @staticmethod
+    def _bound(dialect: BulkDialect, values: list[Any]) -> tuple[Any, ...]:
+        boolean, money, time = dialect.boolean, dialect.money, dialect.time
+        for index in _BOOLEANS:
+            values[index] = boolean(values[index])
+        for index in _MONEY:
+            values[index] = money(values[index])
+        for index in _TIMES:
+            values[index] = time(values[index])
+        return tuple(values)
+
+    def _ids_by_key(
+        self, connection: Connection, dialect: BulkDialect, keys: Sequence[str]
+    ) -> dict[str, int]:
+        mark = dialect.placeholder()
+        rows = connection.exec_driver_sql(
+            f"SELECT external_id, id FROM phone_numbers WHERE external_id IN "
+            f"({', '.join([mark] * len(keys))}) AND account = {mark} AND provider = {mark}",
+            (*keys, self.account, self.provider),
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+def close_versions(
+    connection: Connection, dialect: BulkDialect, number_ids: Sequence[int], at: Any
+) -> None:
+    """End the open version of each number at `at` (bound for the dialect)."""
+    mark = dialect.placeholder()
+    for start in range(0, len(number_ids), KEY_LOOKUP_BATCH):
+        batch = number_ids[start : start + KEY_LOOKUP_BATCH]
+        connection.exec_driver_sql(
+            f"UPDATE phone_number_versions SET valid_to = {mark} WHERE number_id IN "
+            f"({', '.join([mark] * len(batch))}) AND valid_to IS NULL",
+            (at, *batch),
+        )
+
+
+def touch_last_seen(
+    connection: Connection, dialect: BulkDialect, number_ids: Sequence[int], at: Any
+) -> None:
+    mark = dialect.placeholder()
+    for start in range(0, len(number_ids), KEY_LOOKUP_BATCH):
+        batch = number_ids[start : start + KEY_LOOKUP_BATCH]
+        connection.exec_driver_sql(
+            f"UPDATE phone_numbers SET last_seen_at = {mark} WHERE id IN "
+            f"({', '.join([mark] * len(batch))})",
+            (at, *batch),
+        )
+
+
+# -- indexes after a first load ------------------------------------------------------------
+
+
+def mirror_is_empty(connection: Connection) -> bool:
+    return connection.exec_driver_sql("SELECT 1 FROM phone_numbers LIMIT 1").first() is None
+
+
+def defer_indexes(connection: Connection) -> bool:
+    """Drop the secondary indexes of the history tables when the mirror is empty (a first
+    load builds them once afterwards, `build_indexes`); returns whether it did."""
+    if not for_connection(connection).defers_indexes or not mirror_is_empty(connection):
+        return False
+    for index in DEFERRED_INDEXES:
+        connection.execute(DropIndex(index, if_exists=True))
+    return True
+
+
+def build_indexes(connection: Connection) -> None:
+    """Create any secondary index of the history tables that is missing (after a first load,
+    or after a process died during one)."""
+    for index in DEFERRED_INDEXES:
+        connection.execute(CreateIndex(index, if_not_exists=True))
