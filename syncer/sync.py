@@ -40,8 +40,9 @@ from syncer.decide import PageDiff, diff_page, plan_release
 from syncer.errors import AccountBusyError, SyncerError
 from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
 from syncer.store import writes
+from syncer.store.dialects import for_connection
 from syncer.store.engine import first_line, in_transaction, read_transaction
-from syncer.store.history import AccountHistory, AccountState
+from syncer.store.history import AccountHistory, AccountState, build_indexes, prepare_indexes
 from syncer.store.locks import account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
 
@@ -462,7 +463,9 @@ def sync_accounts(
     progress: Progress | None = None,
     client_factory: Callable[[ResolvedAccount], ProviderClient] | None = None,
 ) -> list[AccountResult]:
-    """Sync the accounts concurrently (`parallel_accounts` at a time); results in order."""
+    """Sync the accounts concurrently (`parallel_accounts` at a time; one at a time where the
+    database has one writer, SQLite); results in order. Into an empty mirror, the history
+    tables' secondary indexes are built after the load (see `prepare_indexes`)."""
     options = options or SyncOptions()
     make_client = client_factory or (
         lambda account: ProviderClient(account, clock=clock, policy=retry_policy(config))
@@ -475,6 +478,8 @@ def sync_accounts(
             ).run()
 
     workers = max(1, min(config.parallel_accounts, len(accounts)))
+    workers = min(workers, for_connection(engine).max_writers or workers)
+    first_load = in_transaction(engine, prepare_indexes, what="prepare indexes")
     pool = ThreadPoolExecutor(workers, thread_name_prefix="syncer-account")
     futures = [pool.submit(one, account) for account in accounts]
     try:
@@ -486,6 +491,9 @@ def sync_accounts(
         wait(futures)
     finally:
         pool.shutdown(wait=True)
+        if first_load:
+            log.info("building the history tables' indexes after the first load")
+            in_transaction(engine, build_indexes, what="build indexes")
     return [future.result() for future in futures]
 
 

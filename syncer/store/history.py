@@ -12,7 +12,7 @@ writes what it planned:
   ids assigned up front, inserted the dialect's fastest way (`syncer.store.dialects`);
 - `release_candidates` and `release`: after a complete listing, the live numbers the
   listing did not show unchanged, and the release of those that are gone;
-- `defer_indexes` / `build_indexes`: a first load into an empty mirror builds the secondary
+- `prepare_indexes` / `build_indexes`: a first load into an empty mirror builds the secondary
   indexes once, after it, instead of maintaining them row by row.
 
 Every function takes an open `Connection` inside the caller's transaction.
@@ -65,12 +65,13 @@ _TIMES = tuple(
 _tracked = attrgetter(*TRACKED_FIELDS)
 KEY_LOOKUP_BATCH = 500
 
-# The indexes a first load builds after it (not the keys or constraints).
+# The indexes a first load builds after it (the natural key's unique index first).
 DEFERRED_INDEXES = tuple(
     index
     for model in (PhoneNumber, PhoneNumberVersion, StatusChange)
-    for index in sorted(cast(Table, model.__table__).indexes, key=lambda index: str(index.name))
-    if not index.unique
+    for index in sorted(
+        cast(Table, model.__table__).indexes, key=lambda index: (not index.unique, str(index.name))
+    )
 )
 
 
@@ -405,18 +406,33 @@ def mirror_is_empty(connection: Connection) -> bool:
     return connection.exec_driver_sql("SELECT 1 FROM phone_numbers LIMIT 1").first() is None
 
 
-def defer_indexes(connection: Connection) -> bool:
-    """Drop the secondary indexes of the history tables when the mirror is empty (a first
-    load builds them once afterwards, `build_indexes`); returns whether it did."""
-    if not for_connection(connection).defers_indexes or not mirror_is_empty(connection):
-        return False
-    for index in DEFERRED_INDEXES:
-        connection.execute(DropIndex(index, if_exists=True))
-    return True
+def prepare_indexes(connection: Connection) -> bool:
+    """At the start of a sync: when the mirror is empty and the database allows it, drop the
+    secondary indexes of the history tables, so the first load writes rows only, and return
+    True (the caller then calls `build_indexes` after the load). Otherwise create any of them
+    that is missing (a process died during a first load) and return False."""
+    if for_connection(connection).defers_indexes and mirror_is_empty(connection):
+        for index in DEFERRED_INDEXES:
+            connection.execute(DropIndex(index, if_exists=True))
+        return True
+    if missing_indexes(connection):
+        build_indexes(connection)
+    return False
+
+
+def missing_indexes(connection: Connection) -> list[str]:
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    present = {
+        index["name"]
+        for table in ("phone_numbers", "phone_number_versions", "status_changes")
+        for index in inspector.get_indexes(table)
+    }
+    return [str(index.name) for index in DEFERRED_INDEXES if index.name not in present]
 
 
 def build_indexes(connection: Connection) -> None:
-    """Create any secondary index of the history tables that is missing (after a first load,
-    or after a process died during one)."""
+    """Create every secondary index of the history tables that is missing."""
     for index in DEFERRED_INDEXES:
         connection.execute(CreateIndex(index, if_not_exists=True))

@@ -27,7 +27,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,8 +60,9 @@ class PhoneNumber(Base):
 
     __tablename__ = "phone_numbers"
     __table_args__ = (
-        # Most selective column first, so a page's lookup by key probes the index per key.
-        UniqueConstraint("external_id", "account", "provider", name="uq_phone_numbers_key"),
+        # The natural key, as a unique index (built after a first load, see migration 0003);
+        # most selective column first, so a page's lookup by key probes the index per key.
+        Index("uq_phone_numbers_key", "external_id", "account", "provider", unique=True),
         Index("ix_phone_numbers_e164", "e164"),
     )
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 
 class BulkDialect(Protocol):
@@ -23,6 +23,7 @@ class BulkDialect(Protocol):
 
     name: str
     defers_indexes: bool
+    max_writers: int | None
 
     def time(self, value: datetime | None) -> Any: ...
     def money(self, value: Decimal | None) -> Any: ...
@@ -41,8 +42,8 @@ class BulkDialect(Protocol):
     def placeholder(self) -> str: ...
 
 
-def for_connection(connection: Connection) -> BulkDialect:
-    """The module for the connection's database."""
+def for_connection(connection: Connection | Engine) -> BulkDialect:
+    """The module for the connection's (or engine's) database."""
     name = connection.dialect.name
     loader = _MODULES.get(name)
     if loader is None:

@@ -14,6 +14,9 @@ from sqlalchemy import Connection
 name = "mysql"
 defers_indexes = False
 
+# Accounts write concurrently (`parallel_accounts`).
+max_writers: int | None = None
+
 
 def placeholder() -> str:
     return "%s"

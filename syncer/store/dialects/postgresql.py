@@ -19,6 +19,9 @@ from sqlalchemy import Connection
 name = "postgresql"
 defers_indexes = True
 
+# Accounts write concurrently (`parallel_accounts`).
+max_writers: int | None = None
+
 
 def placeholder() -> str:
     return "%s"

@@ -22,6 +22,9 @@ defers_indexes = True
 _MAX_VARIABLES = 32_766  # SQLite's limit on parameters per statement since 3.32
 _ROWS_PER_STATEMENT = 500
 
+# One write lock for the whole file: accounts are synced one at a time.
+max_writers: int | None = 1
+
 
 def placeholder() -> str:
     return "?"
