@@ -216,7 +216,10 @@ class AccountSync:
                 self.state = self.history.read_state(
                     connection, self.clock.now() - LAST_SEEN_REFRESH
                 )
-            listing = self.client.listing(known=set(self.state.known))
+            # The listing takes the set over (it removes what it finds); not copied, as it
+            # holds a fingerprint per live number.
+            listing = self.client.listing(known=self.state.known)
+            self.state.known = set()
             self._write_pages(listing)
             outcome = listing.outcome
             result.complete = outcome.complete
