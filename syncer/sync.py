@@ -38,7 +38,7 @@ from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
 from syncer.decide import PageDiff, diff_page, plan_release
 from syncer.errors import AccountBusyError, SyncerError
-from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
+from syncer.providers import KnownFingerprints, Listing, Page, ProviderClient, RetryPolicy
 from syncer.store import writes
 from syncer.store.dialects import for_connection
 from syncer.store.engine import first_line, in_transaction, read_transaction
@@ -216,10 +216,8 @@ class AccountSync:
                 self.state = self.history.read_state(
                     connection, self.clock.now() - LAST_SEEN_REFRESH
                 )
-            # The listing takes the set over (it removes what it finds); not copied, as it
-            # holds a fingerprint per live number.
-            listing = self.client.listing(known=self.state.known)
-            self.state.known = set()
+                known = KnownFingerprints(self.history.fingerprints(connection))
+            listing = self.client.listing(known=known)
             self._write_pages(listing)
             outcome = listing.outcome
             result.complete = outcome.complete
@@ -364,15 +362,16 @@ class AccountSync:
         """Release the live numbers a complete listing lacks; returns why not, if it did not.
 
         Counts first: when every live number with a fingerprint was shown by the listing
-        (none is left in `listing.known`) and none lacks a fingerprint, nothing is missing and
-        the store is not read. Otherwise the live numbers that may be missing are read, and
-        those the listing does not protect are released (`plan_release`).
+        (none is left untaken in `listing.known`) and none lacks a fingerprint, nothing is
+        missing and the store is not read. Otherwise the live numbers that may be missing are
+        read, and those the listing does not protect are released (`plan_release`).
         """
         at = self.clock.now()
-        if not listing.known and not self.state.unfingerprinted:
+        if not listing.known.remaining() and not self.state.unfingerprinted:
             return None
+        unseen = listing.known.untaken()
         with self.engine.connect() as connection, read_transaction(connection):
-            candidates = self.history.release_candidates(connection, scope, listing.known)
+            candidates = self.history.release_candidates(connection, scope, unseen)
         plan = plan_release(
             candidates,
             listing.protects,

@@ -28,8 +28,17 @@ from syncer.clock import SYSTEM_CLOCK, Clock  # noqa: E402
 from syncer.config import ResolvedAccount  # noqa: E402
 from syncer.providers.base import Listing, ListingOutcome, Page  # noqa: E402
 from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy  # noqa: E402
+from syncer.providers.known import KnownFingerprints  # noqa: E402
 
-__all__ = ["PROVIDERS", "Listing", "ListingOutcome", "Page", "ProviderClient", "RetryPolicy"]
+__all__ = [
+    "PROVIDERS",
+    "KnownFingerprints",
+    "Listing",
+    "ListingOutcome",
+    "Page",
+    "ProviderClient",
+    "RetryPolicy",
+]
 
 
 def _ringyo(*args: Any) -> Listing:
@@ -76,7 +85,7 @@ class ProviderClient:
             observer=observer,
         )
 
-    def listing(self, known: set[bytes] | None = None) -> Listing:
+    def listing(self, known: KnownFingerprints | None = None) -> Listing:
         """A new listing of every number of the account; `known`: the fingerprints stored for
         the account's live numbers (see `Listing`)."""
         provider = PROVIDERS[self.account.provider]

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from syncer.clock import Clock
 from syncer.errors import InvalidCursorError, ProviderError
+from syncer.providers.known import KnownFingerprints
 from syncer.providers.pages import RawPage
 from syncer.records import NumberRecord, Rejection
 
@@ -111,9 +112,9 @@ class Listing:
     """The records of one account, listed in one or more passes, with the consistency checks.
 
     `known`: the fingerprints stored for the account's live numbers; an item whose
-    fingerprint is among them is unchanged (see the module doc). Each one found is removed
-    from `known`, so after a complete listing `known` holds the fingerprints of the live
-    numbers the listing did not show unchanged.
+    fingerprint is among them is unchanged (see the module doc). Each one found is taken, so
+    after a complete listing the untaken ones are the live numbers the listing did not show
+    unchanged.
     """
 
     def __init__(
@@ -123,7 +124,7 @@ class Listing:
         mapper: Mapper,
         clock: Clock,
         *,
-        known: set[bytes] | None = None,
+        known: KnownFingerprints | None = None,
         release_scope: dict[str, str] | None = None,
         release_blocked: str | None = None,
     ) -> None:
@@ -131,7 +132,7 @@ class Listing:
         self._paginator = paginator
         self._mapper = mapper
         self._clock = clock
-        self.known: set[bytes] = known if known is not None else set()
+        self.known = known if known is not None else KnownFingerprints()
         self._seen: set[str] = set()  # every key handed to the engine, in any pass
         self._pass_seen: set[str] = self._seen  # the keys of the current pass
         self._digit_hints: list[str] = []
@@ -220,7 +221,7 @@ class Listing:
         self._pass_totals.add(total)
         self.expected_total = total
         mapped, fingerprints = self._map(raw_page)
-        known, seen, pass_seen = self.known, self._seen, self._pass_seen
+        seen, pass_seen = self._seen, self._pass_seen
         first_pass = self._pass == 1
         records: list[NumberRecord] = []
         rejections: list[Rejection] = []
@@ -256,8 +257,6 @@ class Listing:
                 records.append(outcome)
             else:
                 rejections.append(outcome)
-        if unchanged:
-            known.difference_update(unchanged)
         return Page(records, rejections, received_at, raw_page.size, unchanged)
 
     def _map(self, page: RawPage) -> tuple[list[NumberRecord | Rejection | None], list[bytes]]:
@@ -267,10 +266,11 @@ class Listing:
         raw = page.raw
         fingerprints = self._mapper.fingerprints(raw)
         known, keys = self.known, page.keys
+        take = known.take
         misses = [
             index
             for index, fingerprint in enumerate(fingerprints)
-            if fingerprint not in known or type(keys[index]) is not str
+            if type(keys[index]) is not str or not take(fingerprint)
         ]
         mapped: list[NumberRecord | Rejection | None] = [None] * len(raw)
         if misses:

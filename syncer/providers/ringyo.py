@@ -33,6 +33,7 @@ from syncer.providers.fields import (
     parse_timestamp,
 )
 from syncer.providers.http import ApiClient, ClientError
+from syncer.providers.known import KnownFingerprints
 from syncer.providers.pages import PageDecoder, RawPage, compiled, fingerprinter, parse_item
 from syncer.records import NumberRecord, Rejection
 
@@ -250,7 +251,7 @@ _PAGES = PageDecoder("id", ("total", "has_more", "next_cursor"))
 
 
 def listing(
-    account: AccountConfig, client: ApiClient, clock: Clock, known: set[bytes] | None = None
+    account: AccountConfig, client: ApiClient, clock: Clock, known: KnownFingerprints | None = None
 ) -> Listing:
     """A listing of a Ringyo account (see `Listing`)."""
     scope, blocked = release_rules(account.filter_params)

@@ -42,6 +42,7 @@ from syncer.providers.fields import (
     parse_timestamp,
 )
 from syncer.providers.http import ApiClient
+from syncer.providers.known import KnownFingerprints
 from syncer.providers.pages import PageDecoder, RawPage, compiled, fingerprinter, parse_item
 from syncer.records import NumberRecord, Rejection
 
@@ -257,7 +258,7 @@ _PAGES = PageDecoder("e164", ("pagination",))
 
 
 def listing(
-    account: AccountConfig, client: ApiClient, clock: Clock, known: set[bytes] | None = None
+    account: AccountConfig, client: ApiClient, clock: Clock, known: KnownFingerprints | None = None
 ) -> Listing:
     """A listing of a TryVox account (see `Listing`)."""
     scope, blocked = release_rules(account.filter_params)

@@ -4,8 +4,8 @@
 The sync engine decides (`syncer.decide`); this module only reads what a decision needs and
 writes what it planned:
 
-- `read_state`: the account's stored fingerprints in one query at the start of a run (the
-  listing compares every item against them), and how many numbers are live;
+- `read_state` and `fingerprints`: at the start of a run, how many numbers are live, and the
+  stored fingerprints in one query (the listing compares every item against them);
 - `stored_by_key`: the stored numbers behind the records that need comparing (new or changed
   items), one query per batch of keys;
 - `write`: the plans of several pages in one transaction: rows built as driver tuples with
@@ -20,7 +20,7 @@ Every function takes an open `Connection` inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -79,13 +79,11 @@ DEFERRED_INDEXES = tuple(
 class AccountState:
     """What is stored for one account at the start of a run.
 
-    `known`: the fingerprints of its live numbers (given to the listing); `stale`: those of
-    live numbers whose `last_seen_at` is due for a refresh, with their ids; `live`: numbers not
-    released; `stored`: every number, released or not; `unfingerprinted`: live numbers without
-    a fingerprint (never seen since fingerprints exist).
+    `stale`: the fingerprints of live numbers whose `last_seen_at` is due for a refresh, with
+    their ids; `live`: numbers not released; `stored`: every number, released or not;
+    `unfingerprinted`: live numbers without a fingerprint (not seen since fingerprints exist).
     """
 
-    known: set[bytes] = field(default_factory=set)
     stale: dict[bytes, int] = field(default_factory=dict)
     live: int = 0
     stored: int = 0
@@ -103,28 +101,35 @@ class AccountHistory:
     # -- reads --------------------------------------------------------------------------
 
     def read_state(self, connection: Connection, stale_before: datetime) -> AccountState:
+        """The account's counts and stale numbers (see `AccountState`)."""
         dialect = for_connection(connection)
         mark = dialect.placeholder()
-        rows = connection.exec_driver_sql(
-            "SELECT fingerprint, released_at IS NULL, last_seen_at <= "
-            f"{mark}, id FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
-            (dialect.time(stale_before), self.provider, self.account),
+        row = connection.exec_driver_sql(
+            "SELECT COUNT(*), COUNT(CASE WHEN released_at IS NULL THEN 1 END), "
+            "COUNT(CASE WHEN released_at IS NULL AND fingerprint IS NULL THEN 1 END) "
+            f"FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
+            (self.provider, self.account),
+        ).one()
+        state = AccountState(stored=row[0], live=row[1], unfingerprinted=row[2])
+        stale = connection.exec_driver_sql(
+            "SELECT fingerprint, id FROM phone_numbers WHERE provider = "
+            f"{mark} AND account = {mark} AND released_at IS NULL AND last_seen_at <= {mark} "
+            "AND fingerprint IS NOT NULL",
+            (self.provider, self.account, dialect.time(stale_before)),
         )
-        state = AccountState()
-        known, stale = state.known, state.stale
-        for fingerprint, live, is_stale, number_id in rows:
-            state.stored += 1
-            if not live:
-                continue
-            state.live += 1
-            if fingerprint is None:
-                state.unfingerprinted += 1
-                continue
-            fingerprint = bytes(fingerprint)
-            known.add(fingerprint)
-            if is_stale:
-                stale[fingerprint] = number_id
+        state.stale = {bytes(fingerprint): number_id for fingerprint, number_id in stale}
         return state
+
+    def fingerprints(self, connection: Connection) -> Iterator[bytes]:
+        """The fingerprints of the account's live numbers, in ascending byte order."""
+        mark = for_connection(connection).placeholder()
+        rows = connection.exec_driver_sql(
+            f"SELECT fingerprint FROM phone_numbers WHERE provider = {mark} AND account = "
+            f"{mark} AND released_at IS NULL AND fingerprint IS NOT NULL ORDER BY fingerprint",
+            (self.provider, self.account),
+        )
+        for (fingerprint,) in rows:
+            yield bytes(fingerprint)
 
     def stored_by_key(
         self, connection: Connection, keys: Sequence[str], stale_before: datetime
@@ -150,7 +155,7 @@ class AccountHistory:
         return found
 
     def release_candidates(
-        self, connection: Connection, scope: dict[str, str], unseen: set[bytes]
+        self, connection: Connection, scope: dict[str, str], unseen: Container[bytes]
     ) -> list[LiveNumber]:
         """The account's live numbers (within `scope`) whose fingerprint is in `unseen` or
         who have none: those a complete listing may not have shown."""
