@@ -183,6 +183,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
+        self.largest = max(int(size) for size in args.sizes.split(","))
 
     def syncer_env(self, sim: Simulator, backend: Backend) -> dict[str, str]:
         return dict(os.environ, **sim.keys, SYNCER_DATABASE_URL=backend.url("syncer_bench"))
@@ -219,6 +220,9 @@ class Bench:
                 self.progress(size, backend, round_number, cells)
             if self.args.dlt and size <= self.args.dlt_max_numbers:
                 self.measure_dlt(sim, backend, accounts, add)
+            at_once = {}
+            if backend.name == "postgresql" and self.args.concurrency and size == self.largest:
+                at_once = self.accounts_at_once(sim, backend, env)
         result: dict[str, Any] = {
             "numbers": size,
             "backend": backend.name,
@@ -235,10 +239,37 @@ class Bench:
                 for run in cells[name].runs
             ),
         }
+        if at_once:
+            result["accounts_at_once"] = at_once
         if "dlt_initial" in cells:
             for job in ("initial", "unchanged", "change"):
                 result["ratio"][f"dlt_{job}"] = cells[f"dlt_{job}"].median / cells[job].median
         return result
+
+    def accounts_at_once(
+        self, sim: Simulator, backend: Backend, env: dict[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """Initial and unchanged syncs with the accounts one at a time and all at once
+        (`parallel_accounts`), one round each: what concurrent accounts buy on PostgreSQL."""
+        found: dict[str, dict[str, Any]] = {}
+        for parallel in (1, 4):
+            config = self.workdir / f"parallel-{parallel}.toml"
+            config.write_text(f"parallel_accounts = {parallel}\n{sim.config_toml}\n")
+            sync = [*SYNCER, "sync", "--config", str(config)]
+            backend.reset("syncer_bench")
+            run_process([*SYNCER, "db", "upgrade"], env)
+            initial = run_process(sync, env)
+            unchanged = run_process(sync, env)
+            found[str(parallel)] = {
+                "initial": asdict(initial) | {"output": ""},
+                "unchanged": asdict(unchanged) | {"output": ""},
+            }
+            print(
+                f"  {parallel} account(s) at once: initial {initial.wall:.2f}s, "
+                f"unchanged {unchanged.wall:.2f}s",
+                file=sys.stderr,
+            )
+        return found
 
     def measure_dlt(self, sim: Simulator, backend: Backend, accounts: Path, add: Any) -> None:
         job = [sys.executable, str(HERE / "dlt_job.py"), str(accounts)]
@@ -366,6 +397,19 @@ def table(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines += memory_lines(report["results"])
+    for result in report["results"]:
+        if "accounts_at_once" in result:
+            runs = result["accounts_at_once"]
+            figures = "; ".join(
+                f"{level} at once: initial {r['initial']['wall']:.2f} s "
+                f"(CPU {r['initial']['cpu']:.2f}, {r['initial']['max_rss_mb']:.0f} MB), "
+                f"unchanged {r['unchanged']['wall']:.2f} s ({r['unchanged']['max_rss_mb']:.0f} MB)"
+                for level, r in runs.items()
+            )
+            lines.append(
+                f"Accounts at once on {result['backend']}, {result['numbers']:,} numbers "
+                f"(one round): {figures}"
+            )
     if report.get("concurrency"):
         c = report["concurrency"]
         levels = ", ".join(

@@ -20,7 +20,7 @@ Every function takes an open `Connection` inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -56,12 +56,12 @@ CHANGE_COLUMNS = (
     "changed_at",
     "sync_run_id",
 )
-# Positions in TRACKED_FIELDS of the values a dialect binds its own way.
-_BOOLEANS = tuple(TRACKED_FIELDS.index(name) for name in ("voice", "sms", "mms"))
-_MONEY = tuple(TRACKED_FIELDS.index(name) for name in ("monthly_fee", "setup_fee"))
-_TIMES = tuple(
-    TRACKED_FIELDS.index(name) for name in ("provider_created_at", "provider_updated_at")
-)
+# Where the values a dialect binds its own way sit among the tracked columns: the two fees
+# side by side, the two times last (`_binder` relies on it).
+_FEE = TRACKED_FIELDS.index("monthly_fee")
+_TIME = TRACKED_FIELDS.index("provider_created_at")
+assert TRACKED_FIELDS[_FEE + 1] == "setup_fee"
+assert TRACKED_FIELDS[_TIME:] == ("provider_created_at", "provider_updated_at")
 _tracked = attrgetter(*TRACKED_FIELDS)
 KEY_LOOKUP_BATCH = 500
 
@@ -201,7 +201,8 @@ class AccountHistory:
     def _insert_new(
         self, connection: Connection, dialect: BulkDialect, records: list[NumberRecord], at: Any
     ) -> None:
-        tracked = [self._tracked(dialect, record) for record in records]
+        bind = _binder(dialect)
+        tracked = [bind(values) for values in map(_tracked, records)]
         ids = dialect.reserve_ids(connection, "phone_numbers", len(records))
         provider, account = self.provider, self.account
         number_rows = [
@@ -258,7 +259,8 @@ class AccountHistory:
     ) -> None:
         mark = dialect.placeholder()
         assignments = ", ".join(f"{name} = {mark}" for name in TRACKED_FIELDS)
-        tracked = [self._tracked(dialect, record) for record, _ in changed]
+        bind = _binder(dialect)
+        tracked = [bind(_tracked(record)) for record, _ in changed]
         dialect.execute_many(
             connection,
             f"UPDATE phone_numbers SET {assignments}, last_seen_at = {mark}, "
@@ -352,18 +354,11 @@ class AccountHistory:
     @staticmethod
     def _tracked(dialect: BulkDialect, record: NumberRecord) -> tuple[Any, ...]:
         """The record's tracked values as the driver binds them."""
-        return AccountHistory._bound(dialect, list(_tracked(record)))
+        return _binder(dialect)(_tracked(record))
 
     @staticmethod
-    def _bound(dialect: BulkDialect, values: list[Any]) -> tuple[Any, ...]:
-        boolean, money, time = dialect.boolean, dialect.money, dialect.time
-        for index in _BOOLEANS:
-            values[index] = boolean(values[index])
-        for index in _MONEY:
-            values[index] = money(values[index])
-        for index in _TIMES:
-            values[index] = time(values[index])
-        return tuple(values)
+    def _bound(dialect: BulkDialect, values: Sequence[Any]) -> tuple[Any, ...]:
+        return _binder(dialect)(tuple(values))
 
     def _ids_by_key(
         self, connection: Connection, dialect: BulkDialect, keys: Sequence[str]
@@ -375,6 +370,30 @@ class AccountHistory:
             (*keys, self.account, self.provider),
         )
         return {row[0]: row[1] for row in rows}
+
+
+def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function turning a tuple of tracked values into what the dialect's driver binds."""
+    if dialect.binds_python_values:
+        return _as_is
+    money, time = dialect.money, dialect.time
+    fee, after_fees, at = _FEE, _FEE + 2, _TIME
+
+    def bind(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (
+            *values[:fee],
+            money(values[fee]),
+            money(values[fee + 1]),
+            *values[after_fees:at],
+            time(values[at]),
+            time(values[at + 1]),
+        )
+
+    return bind
+
+
+def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return values
 
 
 def close_versions(

@@ -24,10 +24,10 @@ class BulkDialect(Protocol):
     name: str
     defers_indexes: bool
     max_writers: int | None
+    binds_python_values: bool
 
     def time(self, value: datetime | None) -> Any: ...
     def money(self, value: Decimal | None) -> Any: ...
-    def boolean(self, value: bool) -> Any: ...
     def insert(
         self,
         connection: Connection,

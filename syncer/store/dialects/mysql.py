@@ -15,6 +15,7 @@ name = "mysql"
 defers_indexes = False
 
 # Accounts write concurrently (`parallel_accounts`).
+binds_python_values = False
 max_writers: int | None = None
 
 
@@ -32,10 +33,6 @@ def time(value: datetime | None) -> datetime | None:
 
 
 def money(value: Decimal | None) -> Decimal | None:
-    return value
-
-
-def boolean(value: bool) -> bool:
     return value
 
 

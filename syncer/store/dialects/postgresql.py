@@ -20,6 +20,8 @@ name = "postgresql"
 defers_indexes = True
 
 # Accounts write concurrently (`parallel_accounts`).
+# psycopg binds aware datetimes and Decimals as they are.
+binds_python_values = True
 max_writers: int | None = None
 
 
@@ -34,10 +36,6 @@ def time(value: datetime | None) -> datetime | None:
 
 
 def money(value: Decimal | None) -> Decimal | None:
-    return value
-
-
-def boolean(value: bool) -> bool:
     return value
 
 

@@ -23,6 +23,7 @@ _MAX_VARIABLES = 32_766  # SQLite's limit on parameters per statement since 3.32
 _ROWS_PER_STATEMENT = 500
 
 # One write lock for the whole file: accounts are synced one at a time.
+binds_python_values = False
 max_writers: int | None = 1
 
 
@@ -52,10 +53,6 @@ def time(value: datetime | None) -> str | None:
 def money(value: Decimal | None) -> float | None:
     """What SQLAlchemy binds for `NUMERIC` on SQLite (the column keeps a number)."""
     return None if value is None else float(value)
-
-
-def boolean(value: bool) -> int:
-    return 1 if value else 0
 
 
 def insert(
