@@ -64,6 +64,9 @@ assert TRACKED_FIELDS[_FEE + 1] == "setup_fee"
 assert TRACKED_FIELDS[_TIME:] == ("provider_created_at", "provider_updated_at")
 _tracked = attrgetter(*TRACKED_FIELDS)
 KEY_LOOKUP_BATCH = 500
+# A long result read in batches (a server-side cursor where the driver would otherwise hold
+# every row of the account in memory at once).
+STREAMED = {"stream_results": True, "max_row_buffer": 5_000}
 
 # The indexes a first load builds after it (the natural key's unique index first).
 DEFERRED_INDEXES = tuple(
@@ -127,6 +130,7 @@ class AccountHistory:
             f"SELECT fingerprint FROM phone_numbers WHERE provider = {mark} AND account = "
             f"{mark} AND released_at IS NULL AND fingerprint IS NOT NULL ORDER BY fingerprint",
             (self.provider, self.account),
+            execution_options=STREAMED,
         )
         for (fingerprint,) in rows:
             yield bytes(fingerprint)
@@ -166,6 +170,7 @@ class AccountHistory:
             "SELECT id, external_id, e164, fingerprint FROM phone_numbers "
             f"WHERE provider = {mark} AND account = {mark} AND released_at IS NULL{in_scope}",
             (self.provider, self.account, *scope.values()),
+            execution_options=STREAMED,
         )
         return [
             LiveNumber(row[0], row[1], row[2])
