@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, update
 
 from syncer.config import AccountConfig, Config, ResolvedAccount
-from syncer.providers import ProviderClient, RetryPolicy, pages, ringyo, tryvox
+from syncer.providers import KnownFingerprints, ProviderClient, RetryPolicy, pages, ringyo, tryvox
 from syncer.records import NumberRecord, Rejection
 from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
@@ -248,3 +248,15 @@ def test_switching_fingerprints_marks_no_number_changed(
     assert all(stored)
     assert len(set(stored)) == 6
     assert_history_invariants(engine)
+
+
+def test_known_fingerprints_are_found_once_and_compared_on_all_bits() -> None:
+    a, b = b"\x01" * 8 + b"\x00" * 8, b"\x01" * 8 + b"\x00" * 7 + b"\x01"  # same first half
+    known = KnownFingerprints([b, a, b"\xff" * 16])  # any order, duplicates ignored
+    assert len(known) == 3
+    assert known.take(a)
+    assert not known.take(a)  # once only: a repeat is mapped like any other item
+    assert not known.take(b"\x01" * 8 + b"\x00" * 6 + b"\x01\x00")
+    known.discard(b"\xff" * 16)
+    assert known.remaining() == 1
+    assert known.untaken() == {b}

@@ -1,15 +1,14 @@
-"""The fingerprints stored for an account's live numbers, in 17 bytes per number.
+"""The fingerprints stored for an account's live numbers, compact and exact.
 
 A listing checks every item's fingerprint against them, and after a complete listing the ones
-never found are the live numbers it may not have shown. A `set[bytes]` of 200,000
-fingerprints costs about 20 MB (an object and a hash-table slot each); here they are two
-sorted arrays of 64-bit halves and one byte of "found" per fingerprint, searched with the C
-`bisect`. Comparisons are exact on all 128 bits.
+never found are the live numbers it may not have shown. A `set[bytes]` costs about 120 bytes
+a fingerprint (an object and a hash-table slot each); here each is one 128-bit integer in a
+sorted list, searched with the C `bisect`, plus one byte saying whether it was found: about
+60 bytes, and all 128 bits compared.
 """
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
 
@@ -20,43 +19,33 @@ class KnownFingerprints:
     """A fixed set of 16-byte fingerprints, each of which can be found (taken) once."""
 
     def __init__(self, fingerprints: Iterable[bytes] = ()) -> None:
-        """`fingerprints` in any order; in ascending byte order (`ORDER BY` a binary column)
-        they are taken as they come, without a sort."""
-        self._high = high = array("Q")
-        self._low = low = array("Q")
-        previous = (-1, -1)
-        ordered = True
-        for fingerprint in fingerprints:
-            if len(fingerprint) != _FINGERPRINT_BYTES:
-                raise ValueError("fingerprints are 16 bytes")
-            pair = (int.from_bytes(fingerprint[:8], "big"), int.from_bytes(fingerprint[8:], "big"))
-            if pair <= previous:
-                ordered = False
-            previous = pair
-            high.append(pair[0])
-            low.append(pair[1])
-        if not ordered:
-            pairs = sorted(set(zip(high, low, strict=True)))
-            self._high = array("Q", [pair[0] for pair in pairs])
-            self._low = array("Q", [pair[1] for pair in pairs])
-        self._taken = bytearray(len(self._high))
+        """`fingerprints` in any order (in ascending byte order, as `ORDER BY` a binary
+        column gives them, they need no sort)."""
+        values = [int.from_bytes(fingerprint, "big") for fingerprint in fingerprints]
+        if not all(map(int.__lt__, values, values[1:])):  # not strictly ascending
+            values = sorted(set(values))
+        self._values = values
+        self._taken = bytearray(len(values))
 
     def __len__(self) -> int:
-        return len(self._taken)
+        return len(self._values)
 
     def take(self, fingerprint: bytes) -> bool:
         """True the first time `fingerprint` is found among these; False when it is not one
         of them, or was taken before."""
-        index = self._index(fingerprint)
-        if index < 0 or self._taken[index]:
+        value = int.from_bytes(fingerprint, "big")
+        values = self._values
+        index = bisect_left(values, value)
+        if index == len(values) or values[index] != value or self._taken[index]:
             return False
         self._taken[index] = 1
         return True
 
     def discard(self, fingerprint: bytes) -> None:
         """Mark `fingerprint` found, if it is one of these."""
-        index = self._index(fingerprint)
-        if index >= 0:
+        value = int.from_bytes(fingerprint, "big")
+        index = bisect_left(self._values, value)
+        if index < len(self._values) and self._values[index] == value:
             self._taken[index] = 1
 
     def remaining(self) -> int:
@@ -65,21 +54,8 @@ class KnownFingerprints:
 
     def untaken(self) -> set[bytes]:
         """The fingerprints never found."""
-        high, low = self._high, self._low
         return {
-            high[i].to_bytes(8, "big") + low[i].to_bytes(8, "big")
-            for i, taken in enumerate(self._taken)
+            value.to_bytes(_FINGERPRINT_BYTES, "big")
+            for value, taken in zip(self._values, self._taken, strict=True)
             if not taken
         }
-
-    def _index(self, fingerprint: bytes) -> int:
-        high = int.from_bytes(fingerprint[:8], "big")
-        low = int.from_bytes(fingerprint[8:], "big")
-        highs, lows = self._high, self._low
-        index = bisect_left(highs, high)
-        size = len(highs)
-        while index < size and highs[index] == high:  # more than one only by a 64-bit fluke
-            if lows[index] == low:
-                return index
-            index += 1
-        return -1
