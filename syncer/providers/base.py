@@ -266,12 +266,7 @@ class Listing:
         raw = page.raw
         fingerprints = self._mapper.fingerprints(raw)
         known, keys = self.known, page.keys
-        take = known.take
-        misses = [
-            index
-            for index, fingerprint in enumerate(fingerprints)
-            if type(keys[index]) is not str or not take(fingerprint)
-        ]
+        misses = known.take_all(fingerprints, [type(key) is str for key in keys])
         mapped: list[NumberRecord | Rejection | None] = [None] * len(raw)
         if misses:
             outcomes = self._mapper.map_raw([raw[index] for index in misses])
@@ -351,30 +346,42 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
 
     The next page is fetched while the caller writes the current one. Exceptions raised while
     fetching reach the caller at the point they happened; closing the iterator stops fetching.
+    The hand-over is two C `SimpleQueue`s, one of pages and one of free places (a
+    `queue.Queue` or a semaphore does its locking in Python, which costs more than comparing
+    a page of unchanged records).
     """
-    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    buffer: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    room: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(depth):
+        room.put(None)
     stop = threading.Event()
+
+    def hand_over(item: tuple[str, Any]) -> bool:
+        while True:
+            try:
+                room.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if stop.is_set():
+                    return False
+        buffer.put(item)
+        return True
 
     def produce() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("page", page), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if stop.is_set() or not hand_over(("page", page)):
                     return
-            _put_final(buffer, stop, ("end", None))
+            hand_over(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
-            _put_final(buffer, stop, ("error", exc))
+            hand_over(("error", exc))
 
     worker = threading.Thread(target=produce, name="syncer-prefetch", daemon=True)
     worker.start()
     try:
         while True:
             kind, value = buffer.get()
+            room.put(None)
             if kind == "page":
                 yield value
             elif kind == "error":
@@ -384,14 +391,3 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
     finally:
         stop.set()
         worker.join(timeout=60)
-
-
-def _put_final(
-    buffer: queue.Queue[tuple[str, Any]], stop: threading.Event, item: tuple[str, Any]
-) -> None:
-    while not stop.is_set():
-        try:
-            buffer.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue

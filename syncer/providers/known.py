@@ -10,7 +10,7 @@ sorted list, searched with the C `bisect`, plus one byte saying whether it was f
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _FINGERPRINT_BYTES = 16
 
@@ -40,6 +40,21 @@ class KnownFingerprints:
             return False
         self._taken[index] = 1
         return True
+
+    def take_all(self, fingerprints: Sequence[bytes], eligible: Sequence[bool]) -> list[int]:
+        """`take` each eligible fingerprint; returns the indexes of those not taken (not
+        eligible, not known, or taken before): one call per page."""
+        values, taken, size = self._values, self._taken, len(self._values)
+        misses = []
+        for index, fingerprint in enumerate(fingerprints):
+            if eligible[index]:
+                value = int.from_bytes(fingerprint, "big")
+                found = bisect_left(values, value)
+                if found < size and values[found] == value and not taken[found]:
+                    taken[found] = 1
+                    continue
+            misses.append(index)
+        return misses
 
     def discard(self, fingerprint: bytes) -> None:
         """Mark `fingerprint` found, if it is one of these."""
