@@ -216,7 +216,8 @@ class AccountSync:
                 self.state = self.history.read_state(
                     connection, self.clock.now() - LAST_SEEN_REFRESH
                 )
-                known = KnownFingerprints(self.history.fingerprints(connection))
+            known = KnownFingerprints.from_bytes(self.state.fingerprints)
+            self.state.fingerprints = bytearray()
             listing = self.client.listing(known=known)
             self._write_pages(listing)
             outcome = listing.outcome

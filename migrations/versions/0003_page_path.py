@@ -7,14 +7,17 @@ validated and compared by `content_hash`, which alone decides whether a version 
 So this column being null (every number right after this migration) or from an older mapping
 costs time once, and never marks a stored number changed.
 
-`uq_phone_numbers_key` (external id, account, provider) becomes a unique index instead of a
-table constraint: the same rule and the same lookups, but an index can be built after a first
-load (on 200,000 numbers, keeping it while inserting in key order that is random costs SQLite
-more than all the other writes together). SQLite cannot drop a table constraint, so there the
-table is rebuilt (data, ids and the views kept).
+`uq_phone_numbers_key` becomes a unique index on (provider, account, external id) instead of a
+table constraint on (external id, account, provider): the same rule, but an index can be
+built after a first load (on 200,000 numbers, keeping it while inserting in key order that is
+random costs SQLite more than all the other writes together), and led by the account it also
+reads one account's numbers (at the start of a run, for a release) without scanning every
+account's. SQLite cannot drop a table constraint, so there the table is rebuilt (data, ids
+and the views kept).
 
 The indexes, each needed by a query or a constraint:
-- `phone_numbers`: `uq_phone_numbers_key` is the natural key and the lookup of a page's keys;
+- `phone_numbers`: `uq_phone_numbers_key` is the natural key, the lookup of a page's keys
+  and the read of one account's numbers;
   `ix_phone_numbers_e164` looks a number up by its number (users' SQL).
 - `phone_number_versions`: `(number_id, valid_to)` closes a number's open version and finds
   its state at a time (`report costs --as-of`); `valid_from` bounds the reports' periods
@@ -52,7 +55,8 @@ NUMBER_COLUMNS = (
     "provider_created_at, provider_updated_at, first_seen_at, last_seen_at, released_at, "
     "content_hash"
 )
-KEY = ["external_id", "account", "provider"]
+KEY = ["provider", "account", "external_id"]
+OLD_KEY = ["external_id", "account", "provider"]
 
 
 def upgrade() -> None:
@@ -82,7 +86,7 @@ def downgrade() -> None:
         _rebuild_sqlite_numbers(unique_constraint=True)
         op.create_index("ix_phone_numbers_e164", "phone_numbers", ["e164"])
         return
-    op.create_unique_constraint("uq_phone_numbers_key", "phone_numbers", KEY)
+    op.create_unique_constraint("uq_phone_numbers_key", "phone_numbers", OLD_KEY)
     op.drop_column("phone_numbers", "fingerprint")
 
 
@@ -98,7 +102,7 @@ def _rebuild_sqlite_numbers(*, unique_constraint: bool) -> None:
         raise RuntimeError("rebuilding phone_numbers needs SQLite's foreign keys off")
     fingerprint = [] if unique_constraint else [sa.Column("fingerprint", sa.LargeBinary())]
     constraint = (
-        [sa.UniqueConstraint(*KEY, name="uq_phone_numbers_key")] if unique_constraint else []
+        [sa.UniqueConstraint(*OLD_KEY, name="uq_phone_numbers_key")] if unique_constraint else []
     )
     op.execute("PRAGMA legacy_alter_table = ON")
     op.execute("ALTER TABLE phone_numbers RENAME TO _phone_numbers_before_0003")

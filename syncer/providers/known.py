@@ -27,6 +27,17 @@ class KnownFingerprints:
         self._values = values
         self._taken = bytearray(len(values))
 
+    @classmethod
+    def from_bytes(cls, packed: bytes | bytearray) -> KnownFingerprints:
+        """From fingerprints written end to end (16 bytes each)."""
+        if len(packed) % _FINGERPRINT_BYTES:
+            raise ValueError("fingerprints are 16 bytes")
+        view = memoryview(packed)
+        return cls(
+            view[start : start + _FINGERPRINT_BYTES].tobytes()
+            for start in range(0, len(packed), _FINGERPRINT_BYTES)
+        )
+
     def __len__(self) -> int:
         return len(self._values)
 

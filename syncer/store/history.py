@@ -4,8 +4,8 @@
 The sync engine decides (`syncer.decide`); this module only reads what a decision needs and
 writes what it planned:
 
-- `read_state` and `fingerprints`: at the start of a run, how many numbers are live, and the
-  stored fingerprints in one query (the listing compares every item against them);
+- `read_state`: at the start of a run, in one read of the account's rows, how many numbers
+  are live and their stored fingerprints (the listing compares every item against them);
 - `stored_by_key`: the stored numbers behind the records that need comparing (new or changed
   items), one query per batch of keys;
 - `write`: the plans of several pages in one transaction: rows built as driver tuples with
@@ -20,7 +20,7 @@ Every function takes an open `Connection` inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -82,11 +82,14 @@ DEFERRED_INDEXES = tuple(
 class AccountState:
     """What is stored for one account at the start of a run.
 
+    `fingerprints`: those of its live numbers, end to end, 16 bytes each (handed to the
+    listing, then dropped here);
     `stale`: the fingerprints of live numbers whose `last_seen_at` is due for a refresh, with
     their ids; `live`: numbers not released; `stored`: every number, released or not;
     `unfingerprinted`: live numbers without a fingerprint (not seen since fingerprints exist).
     """
 
+    fingerprints: bytearray = field(default_factory=bytearray)
     stale: dict[bytes, int] = field(default_factory=dict)
     live: int = 0
     stored: int = 0
@@ -104,36 +107,33 @@ class AccountHistory:
     # -- reads --------------------------------------------------------------------------
 
     def read_state(self, connection: Connection, stale_before: datetime) -> AccountState:
-        """The account's counts and stale numbers (see `AccountState`)."""
+        """The account's counts, stale numbers and fingerprints (see `AccountState`), in one
+        read of its rows."""
         dialect = for_connection(connection)
         mark = dialect.placeholder()
-        row = connection.exec_driver_sql(
-            "SELECT COUNT(*), COUNT(CASE WHEN released_at IS NULL THEN 1 END), "
-            "COUNT(CASE WHEN released_at IS NULL AND fingerprint IS NULL THEN 1 END) "
-            f"FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
-            (self.provider, self.account),
-        ).one()
-        state = AccountState(stored=row[0], live=row[1], unfingerprinted=row[2])
-        stale = connection.exec_driver_sql(
-            "SELECT fingerprint, id FROM phone_numbers WHERE provider = "
-            f"{mark} AND account = {mark} AND released_at IS NULL AND last_seen_at <= {mark} "
-            "AND fingerprint IS NOT NULL",
-            (self.provider, self.account, dialect.time(stale_before)),
-        )
-        state.stale = {bytes(fingerprint): number_id for fingerprint, number_id in stale}
-        return state
-
-    def fingerprints(self, connection: Connection) -> Iterator[bytes]:
-        """The fingerprints of the account's live numbers, in ascending byte order."""
-        mark = for_connection(connection).placeholder()
         rows = connection.exec_driver_sql(
-            f"SELECT fingerprint FROM phone_numbers WHERE provider = {mark} AND account = "
-            f"{mark} AND released_at IS NULL AND fingerprint IS NOT NULL ORDER BY fingerprint",
-            (self.provider, self.account),
+            f"SELECT fingerprint, released_at IS NULL, last_seen_at <= {mark}, id "
+            f"FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
+            (dialect.time(stale_before), self.provider, self.account),
             execution_options=STREAMED,
         )
-        for (fingerprint,) in rows:
-            yield bytes(fingerprint)
+        state = AccountState()
+        fingerprints, stale = state.fingerprints, state.stale
+        stored = fingerprinted = 0
+        for fingerprint, live, is_stale, number_id in rows:
+            stored += 1
+            if not live:
+                continue
+            if fingerprint is None:
+                state.unfingerprinted += 1
+                continue
+            fingerprinted += 1
+            fingerprints += fingerprint
+            if is_stale:
+                stale[bytes(fingerprint)] = number_id
+        state.stored = stored
+        state.live = fingerprinted + state.unfingerprinted
+        return state
 
     def stored_by_key(
         self, connection: Connection, keys: Sequence[str], stale_before: datetime

@@ -60,9 +60,9 @@ class PhoneNumber(Base):
 
     __tablename__ = "phone_numbers"
     __table_args__ = (
-        # The natural key, as a unique index (built after a first load, see migration 0003);
-        # most selective column first, so a page's lookup by key probes the index per key.
-        Index("uq_phone_numbers_key", "external_id", "account", "provider", unique=True),
+        # The natural key, as a unique index (built after a first load, see migration 0003),
+        # led by the account: it finds a page's keys and reads one account's numbers.
+        Index("uq_phone_numbers_key", "provider", "account", "external_id", unique=True),
         Index("ix_phone_numbers_e164", "e164"),
     )
 
