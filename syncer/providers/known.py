@@ -19,10 +19,10 @@ class KnownFingerprints:
     """A fixed set of 16-byte fingerprints, each of which can be found (taken) once."""
 
     def __init__(self, fingerprints: Iterable[bytes] = ()) -> None:
-        """`fingerprints` in any order (in ascending byte order, as `ORDER BY` a binary
-        column gives them, they need no sort)."""
+        """`fingerprints` in any order."""
         values = [int.from_bytes(fingerprint, "big") for fingerprint in fingerprints]
-        if not all(map(int.__lt__, values, values[1:])):  # not strictly ascending
+        values.sort()  # in place: no second list of a fingerprint per number
+        if any(map(int.__eq__, values, values[1:])):  # the same fingerprint twice
             values = sorted(set(values))
         self._values = values
         self._taken = bytearray(len(values))
