@@ -228,9 +228,12 @@ def demo(database: str, numbers: int) -> None:
     local SQLite file, changes the simulated world (status changes, releases, new numbers, a
     fee change), syncs again and prints what changed and what it costs.
     """
+    import shutil
+
     from syncer.demo import run_demo
 
-    run_demo(database, numbers, click.echo)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    run_demo(database, numbers, click.echo, width=width)
 
 
 @main.command()

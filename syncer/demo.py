@@ -84,8 +84,16 @@ def demo_config(
     return config, resolved
 
 
-def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = None) -> None:
-    """Run the demo into the SQLite file `database`; `now` dates it (default: the real now)."""
+def run_demo(
+    database: str,
+    numbers: int,
+    echo: Echo,
+    now: datetime | None = None,
+    *,
+    width: int | None = None,
+) -> None:
+    """Run the demo into the SQLite file `database`; `now` dates it (default: the real now).
+    The report tables are laid out for `width` columns (None: as wide as they need)."""
     from syncer.simulator import SimulatorServer, World
     from syncer.store.engine import make_engine
     from syncer.store.migrate import upgrade
@@ -127,7 +135,7 @@ def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = Non
                 clock.set(at)
                 echo(f"   {_when(at)}: sync again; only the differences are written")
                 _print_results(sync_accounts(engine, config, accounts, clock=clock), echo)
-            _print_reports(engine, echo, syncs[0], reports_at)
+            _print_reports(engine, echo, syncs[0], reports_at, width)
         finally:
             engine.dispose()
     echo(
@@ -141,22 +149,24 @@ def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = Non
     )
 
 
-def _print_reports(engine: Engine, echo: Echo, first_sync: datetime, at: datetime) -> None:
+def _print_reports(
+    engine: Engine, echo: Echo, first_sync: datetime, at: datetime, width: int | None
+) -> None:
     """The costs table, the changes summary and the accrual of the demo's months."""
     from syncer.reports import accrual, changes, costs, render
 
     echo("")
     report = costs.costs_report(engine, costs.CostsRequest(), now=at)
-    echo(render.render_text(report, "table").rstrip())
+    echo(render.render_text(report, "table", width=width).rstrip())
     echo("")
     since = changes.ChangesRequest.parse(since=_first_day_after(first_sync), until=_iso(at))
     summary = changes.changes_report(engine, since, listing=False)
-    echo(render.render_text(summary, "table").rstrip())
+    echo(render.render_text(summary, "table", width=width).rstrip())
     echo("")
     months = accrual.AccrualRequest.parse(
         start=f"{first_sync:%Y-%m}", end=f"{at:%Y-%m}", as_of=_iso(at)
     )
-    echo(render.render_text(accrual.accrual_report(engine, months), "table").rstrip())
+    echo(render.render_text(accrual.accrual_report(engine, months), "table", width=width).rstrip())
 
 
 def _first_day_after(at: datetime) -> str:

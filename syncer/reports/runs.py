@@ -114,8 +114,8 @@ class RunsReport:
                     Column("started"),
                     Column("took", "count"),
                     *(Column(name, "count") for name in COUNTS if name != "unchanged"),
-                    Column("status"),
-                    Column("error"),
+                    Column("status", wrap=True),
+                    Column("error", wrap=True),
                 ],
                 rows=[
                     [
