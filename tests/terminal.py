@@ -2,7 +2,8 @@
 
 The child gets the pty as stdin, stdout and stderr, the window size set on it (so
 `os.get_terminal_size` answers as a real terminal would) and `COLUMNS`/`TERM` to match.
-ANSI escape sequences are stripped from what is returned.
+`screen_text` strips escape sequences; `scrollback` plays the output through a terminal
+emulator, for what a person would see after scrolling back (live redraws included).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ def run_in_pty(
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     timeout: float = 60.0,
+    interrupt_when: str | None = None,
 ) -> tuple[int, str]:
-    """Run `argv` at `columns` columns; returns its exit code and its screen output as text
-    (carriage returns and escape sequences removed)."""
+    """Run `argv` at `columns` columns; returns its exit code and everything it wrote to the
+    terminal, raw. `interrupt_when`: type Ctrl-C once the output shows this text."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     child_env = {**os.environ, **(env or {}), "COLUMNS": str(columns), "TERM": "xterm-256color"}
@@ -44,7 +46,7 @@ def run_in_pty(
         env=child_env,
         cwd=cwd,
         close_fds=True,
-        start_new_session=True,
+        preexec_fn=_controlling_terminal,
     )
     os.close(slave)
     chunks = []
@@ -62,6 +64,9 @@ def run_in_pty(
                 if not data:
                     break
                 chunks.append(data)
+                if interrupt_when and interrupt_when in screen_text(b"".join(chunks).decode()):
+                    os.write(master, b"\x03")  # the terminal turns it into SIGINT
+                    interrupt_when = None
             elif process.poll() is not None:
                 break
         else:
@@ -70,11 +75,37 @@ def run_in_pty(
         code = process.wait(timeout=10)
     finally:
         os.close(master)
-    return code, screen_text(b"".join(chunks).decode("utf-8", "replace"))
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty, so that
+    Ctrl-C typed into it is a SIGINT, as in a shell."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def screen_text(raw: str) -> str:
+    """The output without escape sequences, carriage returns as line ends."""
     return ANSI.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def scrollback(raw: str, columns: int, rows: int = 24) -> list[str]:
+    """What a person sees after the command, scrolling back to its start: the output played
+    through a terminal emulator (pyte) of `columns` x `rows`, history first, trailing blank
+    lines dropped."""
+    import pyte
+
+    screen = pyte.HistoryScreen(columns, rows, history=10_000)
+    screen.set_mode(pyte.modes.LNM)  # a tty turns \n into \r\n on output (onlcr)
+    pyte.Stream(screen).feed(raw)
+    history = [
+        "".join(line[x].data for x in range(columns)).rstrip() for line in screen.history.top
+    ]
+    lines = history + [line.rstrip() for line in screen.display]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 def python_cli(*calls: Sequence[str]) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, insert
 from syncer.store.engine import make_engine
 from syncer.store.models import SyncRun
 from tests.history import History, utc, vox
-from tests.terminal import python_cli, run_in_pty
+from tests.terminal import python_cli, run_in_pty, screen_text
 
 LONG_ERROR = (
     "kept failing: HTTP 503 on 6 attempts at https://api.tryvox.example/v1/account/"
@@ -76,9 +76,8 @@ def identifying_values() -> list[str]:
 
 
 def draw(url: str, columns: int) -> list[str]:
-    code, screen = run_in_pty(
-        python_cli(*REPORTS), columns=columns, env={"SYNCER_DATABASE_URL": url}
-    )
+    code, raw = run_in_pty(python_cli(*REPORTS), columns=columns, env={"SYNCER_DATABASE_URL": url})
+    screen = screen_text(raw)
     assert code == 0, screen
     outputs = screen.split("\n=== ")
     assert [part.split("\n", 1)[0] for part in outputs[1:]] == ["0"] * len(REPORTS), screen
