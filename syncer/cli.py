@@ -521,7 +521,7 @@ def report_accrual(
         result = accrual.accrual_report(engine, request)
     render.write(result, fmt, output)
     if chart:
-        charts.accrual_chart(result, chart)
+        click.echo(f"chart written to {charts.accrual_chart(result, chart)}", err=True)
 
 
 @report.command("changes")
@@ -604,7 +604,7 @@ def report_changes(
         result = changes.changes_report(engine, request, per_day=chart is not None)
     render.write(result, fmt, output)
     if chart:
-        charts.changes_chart(result, chart)
+        click.echo(f"chart written to {charts.changes_chart(result, chart)}", err=True)
 
 
 @report.command("runs")

@@ -1,7 +1,10 @@
 """The config file (`syncer.toml`), validated in full at start.
 
 Where the file is: `--config`, else `$SYNCER_CONFIG`, else `./syncer.toml`.
-`$SYNCER_DATABASE_URL` overrides `database_url`. Every problem found becomes one line naming
+`$SYNCER_DATABASE_URL` overrides `database_url`. A relative SQLite path in the file (and the
+default, `syncer.db`) is relative to the file's folder, not to the directory syncer happens
+to run in (cron's is the home directory); in `$SYNCER_DATABASE_URL`, or with no config file,
+it is relative to the working directory. Every problem found becomes one line naming
 the account and the key, and all of them are raised together as one `ConfigError` (exit 2).
 API keys are held as `SecretStr`, so no repr, log line or error message ever shows them.
 """
@@ -252,6 +255,9 @@ def load_config(
     if file.exists():
         raw = _read_toml(file)
         raw["source"] = str(file)
+        url = raw.get("database_url", DEFAULT_DATABASE_URL)
+        if isinstance(url, str):
+            raw["database_url"] = sqlite_beside(url, file.resolve().parent)
     elif required or path is not None:
         raise ConfigError(
             f"config file {str(file)!r} not found: pass --config FILE or set SYNCER_CONFIG"
@@ -266,6 +272,24 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def sqlite_beside(url: str, folder: Path) -> str:
+    """`url` with a relative SQLite file path made relative to `folder`; any other URL
+    (a server database, an absolute path, `:memory:`) as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported, without the URL, when the engine is made
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
 def resolve_accounts(

@@ -195,3 +195,26 @@ def test_an_unparseable_database_url_is_not_echoed() -> None:
     with pytest.raises(DatabaseError) as caught:
         make_engine("postgres ql://admin:hunter2@db/prod")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_relative_sqlite_path_is_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cron runs in the home directory: syncer.db must not appear there."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = folder / "syncer.toml"
+    config.write_text('database_url = "sqlite:///data/mirror.db"\n')
+    assert load_config(config, environ={}).database_url == f"sqlite:///{folder}/data/mirror.db"
+    config.write_text("max_attempts = 3\n")  # no database_url: the default, beside the file
+    assert load_config(config, environ={}).database_url == f"sqlite:///{folder}/syncer.db"
+    for kept in ("sqlite:////var/lib/syncer.db", "sqlite:///:memory:", "postgresql://db/x"):
+        config.write_text(f'database_url = "{kept}"\n')
+        assert load_config(config, environ={}).database_url == kept
+    # the environment's URL, and no config file at all: the working directory
+    relative = {"SYNCER_DATABASE_URL": "sqlite:///here.db"}
+    assert load_config(config, environ=relative).database_url == "sqlite:///here.db"
+    assert load_config(None, required=False, environ={}).database_url == "sqlite:///syncer.db"

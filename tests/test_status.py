@@ -194,6 +194,7 @@ def test_status_usage_errors_exit_2(
 
 
 def test_status_of_a_database_without_tables_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
     result = status_command(write_config(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}"))
     assert result.exit_code == 2
     assert "run `syncer db upgrade` first" in result.output

@@ -70,6 +70,7 @@ from syncer.reports.periods import (
     parse_instant,
     parse_month,
     parse_zone,
+    refuse_future,
     zone_name,
 )
 from syncer.reports.render import Column, TableView
@@ -261,7 +262,9 @@ def accrual_report(
     """The accrual of `request`'s months, accrued up to `request.as_of`, else `now` (default:
     the system clock). History is only ever appended to, so a past `as_of` gives the report
     exactly as it stood at that instant."""
-    now = request.as_of or now or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    refuse_future(request.as_of, now, "--as-of", request.zone)
+    now = request.as_of or now
     with reading(engine) as connection:
         first, last = resolve_months(connection, request, now)
         window = [first.previous(), *months(first, last)]  # one month before, for the delta

@@ -26,7 +26,14 @@ from sqlalchemy import ColumnElement, Engine, FromClause, Table, and_, func, or_
 from syncer.errors import UsageError
 from syncer.records import RELEASED
 from syncer.reports.money import money_string
-from syncer.reports.periods import iso, local_text, parse_instant, parse_zone, zone_name
+from syncer.reports.periods import (
+    iso,
+    local_text,
+    parse_instant,
+    parse_zone,
+    refuse_future,
+    zone_name,
+)
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import money_sum, read_money, reading
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
@@ -188,7 +195,9 @@ def costs_report(
     engine: Engine, request: CostsRequest, *, now: datetime | None = None
 ) -> CostsReport:
     """The run-rate of `request`; `now` (default: the system clock) is the as-of when none given."""
-    as_of = request.as_of or now or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    refuse_future(request.as_of, now, "--as-of", request.zone)
+    as_of = request.as_of or now
     source: FromClause
     if request.as_of is None:
         source = numbers
