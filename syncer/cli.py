@@ -559,6 +559,13 @@ def report_accrual(
     help="List at most N changes (the summary still counts all of them).",
 )
 @click.option(
+    "--summary",
+    "summary_only",
+    is_flag=True,
+    help="Only the from->to summary, without the list of changes (CSV: one row per pair; "
+    "JSON: no changes key).",
+)
+@click.option(
     "--chart",
     metavar="FILE",
     type=click.Path(dir_okay=False),
@@ -579,12 +586,14 @@ def report_changes(
     from_status: tuple[str, ...],
     to_status: tuple[str, ...],
     limit: int | None,
+    summary_only: bool,
     chart: str | None,
 ) -> None:
-    """Status changes in a period: the list and a from->to summary.
+    """Status changes in a period: the list, oldest first, and a from->to summary.
 
     A first sighting shows as from "(new)"; a number gone from its account's complete
-    listing as to "released".
+    listing as to "released". Changes in the same second are listed by provider, account
+    and number.
     """
     from syncer.reports import changes, charts, database, render
 
@@ -601,7 +610,9 @@ def report_changes(
         limit=limit,
     )
     with database(_database_url(ctx, config_file)) as engine:
-        result = changes.changes_report(engine, request, per_day=chart is not None)
+        result = changes.changes_report(
+            engine, request, per_day=chart is not None, listing=not summary_only
+        )
     render.write(result, fmt, output)
     if chart:
         click.echo(f"chart written to {charts.changes_chart(result, chart)}", err=True)

@@ -30,7 +30,7 @@ from syncer.reports.periods import (
     zone_name,
 )
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import periods_table, reading
+from syncer.reports.sql import periods_table, reading, to_the_second
 from syncer.store.models import PhoneNumber, StatusChange
 
 numbers = cast(Table, PhoneNumber.__table__)
@@ -137,13 +137,16 @@ class ChangesReport:
     changes: list[ChangeRow]
     summary: list[SummaryRow]
     per_day: dict[str, dict[str, int]] | None = None  # day -> transition label -> count
+    summary_only: bool = False  # `--summary`: no list of changes in any format
 
     @property
     def total(self) -> int:
         return sum(line.count for line in self.summary)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The documented shape; with `--summary` the `changes` key is left out (an empty
+        list would say there were none)."""
+        document = {
             "since": iso(self.since),
             "until": iso(self.until),
             "changes": [
@@ -162,8 +165,16 @@ class ChangesReport:
                 for line in self.summary
             ],
         }
+        if self.summary_only:
+            del document["changes"]
+        return document
 
     def csv_rows(self) -> tuple[list[str], list[list[Any]]]:
+        """One row per change; with `--summary`, one row per from->to pair."""
+        if self.summary_only:
+            return ["from_status", "to_status", "count"], [
+                [line.from_status, line.to_status, line.count] for line in self.summary
+            ]
         header = ["provider", "account", "e164", "from_status", "to_status", "changed_at"]
         rows = [
             [c.provider, c.account, c.e164, c.from_status, c.to_status, iso(c.changed_at)]
@@ -223,14 +234,15 @@ def changes_report(
     per_day: bool = False,
     listing: bool = True,
 ) -> ChangesReport:
-    """The changes of `request` (the list only when `listing`; per-day counts for a chart)."""
+    """The changes of `request` (the list only when `listing`, else the summary alone;
+    per-day counts for a chart)."""
     since, until = request.period(now or datetime.now(UTC))
     source, where = _filtered(request, since, until)
     with reading(engine) as connection:
         summary = _summary(connection, source, where)
         changes = _listing(connection, source, where, request.limit) if listing else []
         by_day = _per_day(connection, request, source, where, since, until) if per_day else None
-    return ChangesReport(request, since, until, changes, summary, by_day)
+    return ChangesReport(request, since, until, changes, summary, by_day, summary_only=not listing)
 
 
 def _filtered(
@@ -286,7 +298,7 @@ def _listing(
         select(c.provider, c.account, c.e164, c.from_status, c.to_status, c.changed_at)
         .select_from(source)
         .where(*where)
-        .order_by(c.changed_at, c.provider, c.account, c.e164, c.id)
+        .order_by(to_the_second(c.changed_at), c.provider, c.account, c.e164, c.id)
         .limit(limit)
     )
     return [ChangeRow(*row) for row in connection.execute(query)]

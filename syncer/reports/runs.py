@@ -1,5 +1,8 @@
 """`syncer report runs`: the last N sync runs, newest first, with their counts and errors.
 
+Runs that started in the same second (the accounts of one `syncer sync`) are listed by id,
+newest first, so the order is the same on every database and every time.
+
 A run still going (or left by a process that died, until the account's next run closes it)
 has no `finished_at` and no duration. "succeeded" with `listing_complete` false means the
 run stored what it saw but could not prove anything released (see PRODUCT.md).
@@ -18,7 +21,7 @@ from syncer.errors import UsageError
 from syncer.reports.costs import split_list
 from syncer.reports.periods import iso, local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import reading
+from syncer.reports.sql import reading, to_the_second
 from syncer.store.models import SyncRun
 
 sync_runs = cast(Table, SyncRun.__table__)
@@ -139,7 +142,11 @@ class RunsReport:
 def runs_report(engine: Engine, request: RunsRequest) -> RunsReport:
     """The last `request.limit` runs (of the named accounts), newest first."""
     c = sync_runs.c
-    query = select(sync_runs).order_by(c.started_at.desc(), c.id.desc()).limit(request.limit)
+    query = (
+        select(sync_runs)
+        .order_by(to_the_second(c.started_at).desc(), c.id.desc())
+        .limit(request.limit)
+    )
     if request.accounts:
         query = query.where(c.account.in_(request.accounts))
     with reading(engine) as connection:
