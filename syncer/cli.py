@@ -190,24 +190,62 @@ def sync(
     "drift_after_page, drift_count, cursor_ttl_requests, cursor_expire_once, malformed_rate, "
     "fail_after. A group prefixed 'ringyo:' or 'tryvox:' applies to that provider only.",
 )
+@click.option(
+    "--write-config",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write the syncer.toml for the simulated accounts to FILE (written once the "
+    "simulator is serving).",
+)
+@click.option(
+    "--write-env",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write the accounts' keys to FILE as export lines (mode 600), to load with "
+    "'. ./FILE'.",
+)
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Serve from a background process and return as soon as it is serving (and the "
+    "files are written), printing how to stop it.",
+)
 def simulate(
-    host: str, port: int, numbers: int, seed: int, accounts: int, faults: str | None
+    host: str,
+    port: int,
+    numbers: int,
+    seed: int,
+    accounts: int,
+    faults: str | None,
+    write_config: str | None,
+    write_env: str | None,
+    background: bool,
 ) -> None:
-    """Serve both provider APIs on loopback from generated data, until Ctrl-C.
+    """Serve both provider APIs on loopback from generated data, until stopped.
 
     Prints the base URL, the simulated accounts with their keys, and a syncer.toml to
-    sync them. Admin endpoints: GET /_sim/inventory (the truth), GET /_sim/stats,
+    sync them (or writes them: --write-config, --write-env). Stops on Ctrl-C, SIGTERM or
+    POST /_sim/stop. Admin endpoints: GET /_sim/inventory (the truth), GET /_sim/stats,
     POST /_sim/churn {"fraction": 0.05}, POST /_sim/faults {"spec": "..."}.
+
+    \b
+    A script (no pause needed between the lines):
+      syncer simulate --background --write-config syncer.toml --write-env sim.env
+      . ./sim.env && syncer db upgrade && syncer sync
     """
-    from syncer.simulator import parse_faults, run
+    from syncer.simulator import parse_faults
+    from syncer.simulator.runner import Plan, run, run_in_background
 
     if faults:
         try:
             parse_faults(faults)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
+    plan = Plan(host, port, numbers, seed, accounts, faults, write_config, write_env)
+    if background:
+        sys.exit(run_in_background(plan, click.echo))
     try:
-        run(host, port, numbers, seed, accounts, faults, click.echo)
+        run(plan, click.echo)
     except OSError as exc:
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 

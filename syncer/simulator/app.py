@@ -72,6 +72,8 @@ class SimulatorApp:
         self._runtimes: dict[str, FaultRuntime] = {}
         self._runtimes_version = -1
         self._account_requests: Counter[str] = Counter()
+        # set by POST /_sim/stop; `syncer simulate` waits on it (as on Ctrl-C)
+        self.stop_requested = threading.Event()
 
     def handle(self, request: Request) -> Outcome:
         if request.path == RINGYO_PATH:
@@ -226,6 +228,7 @@ class SimulatorApp:
             ("POST", "/_sim/churn"): lambda: self._churn(request),
             ("POST", "/_sim/faults"): lambda: self._set_faults(request),
             ("POST", "/_sim/reset-stats"): self._reset_stats,
+            ("POST", "/_sim/stop"): self._stop,
         }
         route = routes.get((request.method, request.path))
         if route is None:
@@ -240,6 +243,10 @@ class SimulatorApp:
             return json_outcome(200, route())
         except ValueError as exc:
             return json_outcome(400, _bad("bad_request", str(exc)))
+
+    def _stop(self) -> dict[str, Any]:
+        self.stop_requested.set()
+        return {"stopping": True}
 
     def _accounts(self) -> list[dict[str, Any]]:
         return [
