@@ -435,7 +435,7 @@ def report_options(function: F) -> F:
         type=click.Choice(["table", "csv", "json"]),
         default="table",
         show_default=True,
-        help="table for people; csv (one row per group); json (the shape in the README).",
+        help="table for people; csv (one row per group); json (the shapes in docs/reports.md).",
     )(function)
     return config_option(function)
 

@@ -1,4 +1,4 @@
-"""The report JSON shapes of PRODUCT.md, checked key by key (scripts parse them)."""
+"""The report JSON shapes of docs/reports.md, checked key by key (scripts parse them)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
   max(valid_from, start of M) to min(valid_to, end of M, now). An open version is held
   until now, so the current month is accrued up to now (`complete: false`).
 - `length(M)`: the month's length in the report's time zone (UTC unless `--timezone`),
-  also in microseconds. This is PRODUCT.md's "fee x days held / days in month" with days
+  also in microseconds. This is the usual "fee x days held / days in month" with days
   measured exactly: a number held all month accrues exactly its fee, in a 28-day month, a
   31-day month or a month with a DST change alike.
 - Billable statuses: active and suspended unless `--billable` says otherwise; released is

@@ -5,7 +5,7 @@ newest first, so the order is the same on every database and every time.
 
 A run still going (or left by a process that died, until the account's next run closes it)
 has no `finished_at` and no duration. "succeeded" with `listing_complete` false means the
-run stored what it saw but could not prove anything released (see PRODUCT.md).
+run stored what it saw but could not prove anything released (see docs/design.md).
 """
 
 from __future__ import annotations

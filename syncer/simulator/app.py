@@ -271,7 +271,10 @@ class SimulatorApp:
             raise ValueError("fraction must be a number between 0 and 1")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError("seed must be an integer")
-        return self.world.churn(fraction=float(fraction), seed=seed)
+        summary = self.world.churn(fraction=float(fraction), seed=seed)
+        if body.get("details", True) is False:  # the counts alone, for people
+            summary = {key: value for key, value in summary.items() if key != "details"}
+        return summary
 
     def _set_faults(self, request: Request) -> dict[str, Any]:
         spec = _json_object(request.body).get("spec", "")

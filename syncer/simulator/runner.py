@@ -173,8 +173,7 @@ def banner(server: SimulatorServer, plan: Plan, stop_hint: str) -> list[str]:
     lines.append(f"Faults: {spec}" if spec else "Faults: none")
     lines += ["", "Accounts:"]
     for account in world.accounts:
-        where = f"account_id {account.account_id}" if account.account_id else "key names it"
-        lines.append(f"  {account.name:<10} {account.provider:<7} {account.path}  ({where})")
+        lines.append(f"  {account.name:<10} {account.provider:<7} {account.path}")
     if plan.write_env:
         lines += ["", f"Keys: in {plan.write_env} (load them with: . ./{plan.write_env})"]
     else:
@@ -187,7 +186,8 @@ def banner(server: SimulatorServer, plan: Plan, stop_hint: str) -> list[str]:
         "",
         f"Admin API at {server.url}/_sim/:",
         "  GET inventory (the truth), stats, accounts, faults",
-        '  POST churn {"fraction": 0.05, "seed": 1}, faults {"spec": "..."}, reset-stats, stop',
+        '  POST churn {"fraction": 0.05, "seed": 1, "details": false},',
+        '       faults {"spec": "..."}, reset-stats, stop',
         stop_hint,
     ]
     return lines
