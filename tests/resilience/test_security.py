@@ -256,7 +256,7 @@ def test_a_key_no_header_can_carry_is_refused_without_quoting_it(
     os.chmod(config, 0o600)
     result = CliRunner().invoke(main, ["--config", str(config), "sync"], env={"THE_KEY": key})
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: account 'r': api_key")
+    assert re.match(r"error: (\S+:\d+: )?account 'r': api_key", result.stderr), result.stderr
     assert "cannot carry" in result.stderr
     assert key.strip() not in result.output
 
