@@ -16,10 +16,11 @@ from sqlalchemy import Engine, Table, select
 
 from syncer.errors import UsageError
 from syncer.reports.costs import split_list
-from syncer.reports.periods import iso, local_text, parse_zone, zone_name
+from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading
 from syncer.store.models import SyncRun
+from syncer.timestamps import iso_z
 
 sync_runs = cast(Table, SyncRun.__table__)
 
@@ -79,8 +80,8 @@ class RunsReport:
             "id": run.id,
             "provider": run.provider,
             "account": run.account,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at) if run.finished_at else None,
+            "started_at": iso_z(run.started_at),
+            "finished_at": iso_z(run.finished_at) if run.finished_at else None,
             "duration_seconds": run.duration_seconds,
             "status": run.status,
             "listing_complete": run.listing_complete,
