@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from syncer.cli import main
 from syncer.config import AccountConfig, Config, ResolvedAccount
 from syncer.providers import ProviderClient
-from syncer.status import RunRate, account_status
+from syncer.reports.status import RunRate, account_status
 from syncer.store import writes
 from syncer.store.engine import in_transaction, make_engine
 from syncer.sync import AccountSync

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, select
 
 from syncer.errors import UsageError
+from syncer.outcomes import status_label
 from syncer.reports.costs import split_list
 from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
@@ -125,9 +126,7 @@ class RunsReport:
                         local_text(run.started_at, zone),
                         None if run.duration_seconds is None else f"{run.duration_seconds:.1f}s",
                         *(run.counts[name] for name in COUNTS if name != "unchanged"),
-                        run.status
-                        if run.listing_complete or run.status != "succeeded"
-                        else "succeeded (incomplete)",
+                        status_label(run.status, run.listing_complete),
                         run.error or "",
                     ]
                     for run in self.runs
