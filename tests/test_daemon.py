@@ -399,7 +399,7 @@ def runs(engine: Engine, name: str) -> list[Any]:
         return list(connection.execute(query).all())
 
 
-def test_a_stop_interrupts_a_real_run_which_records_itself(engine: Engine) -> None:
+def test_a_stop_interrupts_a_run_which_records_itself(engine: Engine) -> None:
     listing, go_on = threading.Event(), threading.Event()
     fake = FakeRingyo([ringyo_item(n) for n in range(500)])  # 5 pages of 100, one at a time
 
