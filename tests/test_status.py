@@ -279,3 +279,22 @@ def test_status_in_a_terminal_keeps_every_identifying_column(
         assert any(
             "tryvox-production-eu" in line and "USD 16.70" in line for line in screen.splitlines()
         )
+
+
+def test_status_money_is_exact_in_json_and_csv_and_rounded_only_in_the_table(
+    engine: Engine,
+) -> None:
+    from syncer.reports.render import render_text
+
+    vox = vox_config()
+    sync_at(engine, NOON, vox, [tryvox_item(n, fee="0.0075") for n in range(3)])
+    report = account_status(engine, Config(accounts=[vox]), now=NOON + timedelta(minutes=5))
+
+    (account,) = json.loads(render_text(report, "json"))["accounts"]
+    assert account["run_rate"] == [{"currency": "USD", "numbers": 3, "monthly_fee_total": "0.0225"}]
+    header, row = render_text(report, "csv").splitlines()
+    fields = dict(zip(header.split(","), row.split(","), strict=True))
+    assert fields["numbers_active"] == "3"
+    assert (fields["currency"], fields["monthly_fee_total"]) == ("USD", "0.0225")
+    assert fields["last_success_at"] == "2026-10-01T12:00:00Z"
+    assert "USD 0.02" in render_text(report, "table")  # two decimals, half away from zero
