@@ -234,3 +234,12 @@ def test_a_relative_sqlite_path_is_beside_the_config_file(
     relative = {"SYNCER_DATABASE_URL": "sqlite:///here.db"}
     assert load_config(config, environ=relative).database_url == "sqlite:///here.db"
     assert load_config(None, required=False, environ={}).database_url == "sqlite:///syncer.db"
+
+
+def test_the_config_accepts_exactly_the_providers_of_the_registry() -> None:
+    from typing import get_args
+
+    from syncer.config import AccountConfig
+    from syncer.provider_facts import PROVIDERS
+
+    assert get_args(AccountConfig.model_fields["provider"].annotation) == PROVIDERS

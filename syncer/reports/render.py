@@ -267,9 +267,8 @@ def _print_columns(console: Any, view: TableView, widths: list[int], *, terminal
 
 
 def _print_folded(console: Any, view: TableView, width: int, *, terminal: bool) -> None:
-    """One block per record: `header  value` pairs side by side, free text on lines of its
-    own, a blank line between records."""
-    from rich.text import Text
+    """One block per record: `header  value` pairs side by side in column order, free text
+    on lines of its own, a blank line between records."""
 
     label = max(len(column.header) for column in view.columns)
     short = [
@@ -286,18 +285,25 @@ def _print_folded(console: Any, view: TableView, width: int, *, terminal: bool) 
             console.print()
         style = "bold" if terminal and total else ""
         pairs: list[str] = []
-        long: list[tuple[str, str]] = []
         for column, cell in zip(view.columns, _cells(view.columns, row), strict=True):
             if column.wrap or label + GAP + len(cell) > width:
-                if cell:
-                    long.append((column.header, cell))
+                if cell:  # free text on lines of its own, in its place
+                    _print_pairs(console, pairs, per_line, pair, style)
+                    pairs = []
+                    lead = f"{column.header:<{label}}{' ' * GAP}"
+                    _print_hanging(console, lead, cell, width, style)
             elif cell or not total:
                 pairs.append(f"{column.header:<{label}}{' ' * GAP}{cell}")
-        for start in range(0, len(pairs), per_line):
-            line = (" " * PAIR_GAP).join(f"{p:<{pair}}" for p in pairs[start : start + per_line])
-            console.print(Text(line.rstrip(), style=style), overflow="fold")
-        for header, text in long:
-            _print_hanging(console, f"{header:<{label}}{' ' * GAP}", text, width, style)
+        _print_pairs(console, pairs, per_line, pair, style)
+
+
+def _print_pairs(console: Any, pairs: list[str], per_line: int, pair: int, style: str) -> None:
+    """`header  value` pairs, `per_line` to a line, each padded to `pair` characters."""
+    from rich.text import Text
+
+    for start in range(0, len(pairs), per_line):
+        line = (" " * PAIR_GAP).join(f"{p:<{pair}}" for p in pairs[start : start + per_line])
+        console.print(Text(line.rstrip(), style=style), overflow="fold")
 
 
 def _print_hanging(console: Any, lead: str, text: str, width: int, style: str) -> None:

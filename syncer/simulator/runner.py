@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from syncer.provider_facts import RINGYO
 from syncer.simulator.faults import parse_faults, spec_of
-from syncer.simulator.model import RINGYO, SimAccount
+from syncer.simulator.model import SimAccount
 from syncer.simulator.server import SimulatorServer
 from syncer.simulator.world import World
 
