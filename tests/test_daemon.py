@@ -259,6 +259,7 @@ def test_a_tick_that_fails_before_its_run_starts_is_counted_as_failed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A database without syncer's tables: asking when the account last ran fails.
+    (tmp_path / "no-tables.db").touch()  # an empty SQLite database; a missing one is refused
     broken = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")
     try:
         clock = FakeClock(NOON)
