@@ -13,11 +13,15 @@ Nothing in between is ever a float. The rounding rule, applied only when renderi
 
 Every figure is rounded on its own, so a rounded total can differ from the sum of its
 rounded rows by a cent in a table (by a micro-unit in JSON); the unrounded figures add up
-exactly.
+exactly. Where a table must add up as printed (the statement's attribution of a month's
+change), `footed` rounds its rows so that they do: each row is rounded as above, then the
+cents still missing or extra are given, one each, to the rows whose own rounding moved them
+furthest the other way (the largest-remainder method), so no row moves by more than a cent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -49,3 +53,25 @@ def money_string(amount: Amount | None) -> str | None:
     if value.as_tuple().exponent > -TABLE_PLACES:  # type: ignore[operator]
         value = value.quantize(Decimal(1).scaleb(-TABLE_PLACES))
     return f"{value:f}"
+
+
+def footed(parts: Sequence[Amount], total: Amount, places: int = TABLE_PLACES) -> list[Decimal]:
+    """`parts` rounded to `places` so that they add up to `total` rounded (see the module
+    doc). A part that is exactly zero stays zero while any other part can take the cent."""
+    shown = [rounded(part, places) for part in parts]
+    unit = Fraction(1, 10**places)
+    missing = round((Fraction(rounded(total, places)) - sum(map(Fraction, shown))) / unit)
+    if not missing or not parts:
+        return shown
+    step = 1 if missing > 0 else -1
+    # how far rounding moved each part away from the direction the cents must go
+    remainders = [
+        (Fraction(part) - Fraction(value)) * step for part, value in zip(parts, shown, strict=True)
+    ]
+    order = sorted(
+        range(len(parts)),
+        key=lambda i: (Fraction(parts[i]) == 0, -remainders[i], i),
+    )
+    for index in (order * abs(missing))[: abs(missing)]:
+        shown[index] += Decimal(step).scaleb(-places)
+    return shown
