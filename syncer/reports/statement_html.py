@@ -3,7 +3,7 @@
 Self-contained means: the style sheet is inline, the charts are inline SVG, and there is no
 script and no reference to anything outside the file (no font, image, link or style sheet
 to fetch), so it looks the same from a mail attachment, a file share or an archive in ten
-years. It prints on A4: each section from the third on starts a new page, a running header
+years. It prints on A4: each section after the first starts a new page, a running header
 and page numbers repeat on every page (CSS page margin boxes), table headers repeat on the
 pages a table continues on, and rows never split or get cut off at the page's edge.
 
@@ -167,7 +167,7 @@ def _card(report: StatementReport, figures: CurrencyFigures, month: str, previou
         (f"{previous}", _num(figures.previous, "previous", currency), ""),
         ("Difference", _num(figures.difference, "difference", currency, sign=True), change),
         ("Setup fees included", _num(figures.setup_fees, "setup_fees", currency), ""),
-        ("Numbers billed in the month", _count(figures.numbers), ""),
+        ("Numbers billed", _count(figures.numbers), ""),
         ("Run-rate at month end", _num(figures.run_rate, "run_rate", currency), " / month"),
         ("of which billable", _num(figures.billable_run_rate, "billable_run_rate", currency), ""),
         ("Numbers held at month end", _count(figures.numbers_at_end), ""),
@@ -227,7 +227,7 @@ def _why(report: StatementReport, charts: bool) -> str:
         note += f'<p class="note" data-note="no-charts">{_e(NO_CHARTS)}</p>\n'
     if not blocks:
         blocks = ['<p class="empty">No priced change to explain.</p>\n']
-    return _section("why", "2. Why it changed", [*blocks, note])
+    return _section("why", "2. Why it changed", [*blocks, note], new_page=True)
 
 
 def _where(report: StatementReport, month: str) -> str:
@@ -408,7 +408,9 @@ def _rests_on(report: StatementReport) -> str:
     rows = []
     for account in report.coverage.accounts:
         runs = account.runs
-        ids = "" if runs.first_id is None else f"#{runs.first_id} to #{runs.last_id}"
+        ids = "" if runs.first_id is None else f"first #{runs.first_id}"
+        if runs.last_id != runs.first_id:
+            ids += f", last #{runs.last_id}"
         before = ""
         if runs.previous_success_id is not None and runs.previous_success_at is not None:
             before = f"#{runs.previous_success_id}, {_time(runs.previous_success_at, report)}"

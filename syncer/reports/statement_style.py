@@ -3,7 +3,7 @@
 One accent colour (`ACCENT`, the chart's too), the system's own fonts (nothing to fetch),
 tabular figures right-aligned in every money column. On paper: A4 with margins, a running
 header and "page N of M" in the page margins (CSS page margin boxes, which Chromium prints
-on every page), sections from the third on starting a new page, table headers repeated where
+on every page), each section after the first starting a new page, table headers repeated where
 a table continues, rows kept whole, and every table as wide as the page at most (text cells
 wrap; a money cell never does).
 """
@@ -55,15 +55,14 @@ a {{ color: var(--accent); }}
 .card-main .cur {{ font-size: 16px; color: var(--muted); font-weight: 600; }}
 table {{ width: 100%; border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }}
 thead {{ display: table-header-group; }}
-th, td {{ padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
+th, td {{ padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }}
 thead th {{ border-bottom: 1.5px solid var(--ink); font-weight: 600; font-size: 12px;
   color: var(--muted); }}
 tbody tr {{ border-bottom: 1px solid var(--rule); break-inside: avoid; }}
 tr.total {{ border-top: 1.5px solid var(--ink); border-bottom: none; font-weight: 700; }}
 tr.total + tr.total {{ border-top: none; }}
-.num {{ text-align: right; font-variant-numeric: tabular-nums lining-nums; white-space: nowrap;
-  overflow-wrap: normal; }}
-.mono {{ font-family: {MONO}; font-size: 12px; white-space: nowrap; overflow-wrap: normal; }}
+.num {{ text-align: right; font-variant-numeric: tabular-nums lining-nums; white-space: nowrap; }}
+.mono {{ font-family: {MONO}; font-size: 12px; white-space: nowrap; }}
 .days {{ white-space: normal; }}
 .wrap {{ overflow-wrap: anywhere; }}
 table.figures {{ margin: 0; font-size: 13.5px; }}
