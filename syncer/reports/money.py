@@ -5,7 +5,8 @@ Amounts are `Decimal` (fee totals, setup fees: exact sums of the `NUMERIC(18,6)`
 Nothing in between is ever a float. The rounding rule, applied only when rendering:
 
 - **table**: two decimals, rounded half away from zero (`ROUND_HALF_UP`: 0.125 -> 0.13,
-  -0.125 -> -0.13), with thousands separators;
+  -0.125 -> -0.13), with thousands separators (on the statement's page a negative amount has
+  a real minus sign, and a difference carries its sign either way: `+9.79`, `−0.61`);
 - **JSON and CSV**: a decimal string with at least two decimals. An amount with at most six
   decimals (the scale of the money columns: every fee total and setup fee) is written
   exactly ("1234.50", "0.0075"); an accrual share with more is rounded half away from zero
@@ -29,6 +30,7 @@ Amount = Decimal | Fraction
 
 TABLE_PLACES = 2
 EXACT_PLACES = 6
+MINUS = "\N{MINUS SIGN}"  # as wide as a digit and a plus, unlike the hyphen
 
 
 def rounded(amount: Amount, places: int) -> Decimal:
@@ -43,6 +45,22 @@ def table_money(amount: Amount | None) -> str:
     if amount is None:
         return "—"
     return f"{rounded(amount, TABLE_PLACES):,.2f}"
+
+
+def page_money(amount: Amount) -> str:
+    """For a page people read: `1,234.50`, a negative amount `−1,234.50` (a real minus)."""
+    value = rounded(amount, TABLE_PLACES)
+    return f"{MINUS}{-value:,.2f}" if value < 0 else f"{value:,.2f}"
+
+
+def signed_money(amount: Amount, places: int = TABLE_PLACES) -> str:
+    """A difference for people: `+1,234.50`, `−7.94`, `0.00`; it reads without colour."""
+    value = rounded(amount, places)
+    if value > 0:
+        return f"+{value:,.{places}f}"
+    if value < 0:
+        return f"{MINUS}{-value:,.{places}f}"
+    return f"{value:,.{places}f}"
 
 
 def money_string(amount: Amount | None) -> str | None:

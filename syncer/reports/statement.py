@@ -46,6 +46,7 @@ from syncer.reports.coverage import (
 )
 from syncer.reports.money import money_string
 from syncer.reports.periods import (
+    MICROSECOND,
     Month,
     Period,
     iso,
@@ -192,6 +193,22 @@ class StatementReport:
                 "rejected": rejected_json(self.coverage),
             },
             "sync_runs": runs_json(self.coverage),
+        }
+
+    def commands(self) -> dict[str, str]:
+        """The commands that give the statement's figures on their own."""
+        zone = self.request.zone
+        option = "" if zone_name(zone) == "UTC" else f" --timezone {zone_name(zone)}"
+        first = self.period.start.astimezone(zone)
+        last = (self.period.end - MICROSECOND).astimezone(zone)
+        end = self.run_rate_as_of.astimezone(zone)
+        as_of = f"{end:%Y-%m-%d}" if self.complete else f"{end:%Y-%m-%dT%H:%M:%S}"
+        return {
+            "accrual": f"syncer report accrual --from {self.previous_month} --to {self.month}"
+            + option,
+            "costs": f"syncer report costs --as-of {as_of} --by provider{option}",
+            "changes": f"syncer report changes --since {first:%Y-%m-%d} --until {last:%Y-%m-%d}"
+            + option,
         }
 
     def listed(self) -> dict[str, Listed]:

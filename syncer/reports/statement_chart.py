@@ -17,6 +17,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from syncer.reports.money import signed_money
+
 ACCENT = "#1f5f8b"
 DECREASE = "#b9c2cc"
 NET = "#1b1f24"
@@ -35,15 +37,6 @@ def charts_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def signed(amount: Decimal) -> str:
-    """`+1,234.50`, `−7.94` (a real minus sign), `0.00`: a difference for people."""
-    if amount > 0:
-        return f"+{amount:,.2f}"
-    if amount < 0:
-        return f"\N{MINUS SIGN}{-amount:,.2f}"
-    return f"{amount:,.2f}"
 
 
 def attribution_svg(
@@ -83,7 +76,7 @@ def attribution_svg(
         span = max([abs(value) for value in values] + [0.01])
         for position, value, amount in zip(positions, values, (*amounts, net), strict=True):
             axis.annotate(
-                signed(amount),
+                signed_money(amount),
                 (value, position),
                 xytext=(4 if value >= 0 else -4, 0),
                 textcoords="offset points",
