@@ -181,7 +181,7 @@ def _card(report: StatementReport, figures: CurrencyFigures, month: str, previou
         (f"{previous}", money_cell(figures.previous, "previous", currency), ""),
         ("Difference", money_cell(figures.difference, "difference", currency, sign=True), change),
         ("Setup fees included", money_cell(figures.setup_fees, "setup_fees", currency), ""),
-        ("Billable numbers in the month", count_cell(figures.numbers), ""),
+        ("Billable numbers", count_cell(figures.numbers), ""),
         ("Run-rate at month end", money_cell(figures.run_rate, "run_rate", currency), " / month"),
         (
             "of which billable",

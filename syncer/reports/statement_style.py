@@ -65,10 +65,12 @@ tr.total + tr.total {{ border-top: none; }}
 .mono {{ font-family: {MONO}; font-size: 12px; white-space: nowrap; }}
 .days {{ white-space: normal; }}
 .wrap {{ overflow-wrap: anywhere; }}
-table.figures {{ margin: 0; font-size: 13.5px; }}
+table.figures {{ margin: 0; font-size: 13.5px; table-layout: fixed; }}
+table.figures th {{ width: 62%; }}
+table.figures td.num {{ width: 20%; }}
 table.figures th {{ font-weight: 400; color: var(--muted); padding-left: 0; }}
 table.figures tr {{ border-bottom: none; }}
-table.figures td.unit {{ color: var(--muted); padding-left: 0; white-space: nowrap; width: 1%; }}
+table.figures td.unit {{ color: var(--muted); padding-left: 0; white-space: nowrap; }}
 .pct {{ color: var(--muted); }}
 .bridge {{ display: grid; grid-template-columns: 1fr; gap: 12px; align-items: start;
   margin: 8px 0 14px; break-inside: avoid; }}

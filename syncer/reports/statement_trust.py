@@ -71,7 +71,7 @@ def _coverage_row(account: AccountCoverage, report: StatementReport) -> list[str
         text_cell(schedule),
         text_cell(format_age(account.allowed_gap)),
         text_cell(day_ranges(account.uncovered_days) or "none"),
-        text_cell(why, "wrap"),
+        text_cell(why),
     ]
 
 
