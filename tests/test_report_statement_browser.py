@@ -54,6 +54,7 @@ CHROMIUM_FLAGS = [
 A4 = (595.0, 842.0)  # points
 MARGIN_X = 14 / 25.4 * 72  # the print style's left and right margins, 14 mm, in points
 MINUS = "\N{MINUS SIGN}"
+E164 = re.compile(r"^\+\d{8,15}$")
 
 
 def tool(name: str, package: str) -> str:
@@ -274,6 +275,9 @@ def clipping_problems(pdf: Path, statement: Statement) -> list[str]:
             problems.append(f"page {number} has no running header")
         if str(len(pages)) not in page_words[-4:]:
             problems.append(f"page {number} has no 'page {number} of {len(pages)}'")
+        listed = [i for i, word in enumerate(page_words) if E164.match(word)]
+        if listed and "Seen" not in page_words[: listed[0]]:
+            problems.append(f"page {number}: a list of numbers goes on without its header row")
     expected: Counter[str] = Counter()
     for rows in statement.doc["where_it_goes"]["by"].values():
         for row in rows:

@@ -267,7 +267,7 @@ def _where(report: StatementReport, month: str) -> str:
             headers.append(f"Accrued in {month}")
         body = []
         for row in costs.rows:
-            cells = [text_cell(_keytext_cell(key, row.keys[0])), text_cell(row.currency or "none")]
+            cells = [text_cell(_key_text(key, row.keys[0])), text_cell(row.currency or "no fee")]
             cells += [
                 count_cell(row.numbers),
                 count_cell(row.unpriced_numbers),
@@ -278,7 +278,7 @@ def _where(report: StatementReport, month: str) -> str:
             body.append(cells)
         totals = []
         for row in costs.totals:
-            cells = [text_cell("Total"), text_cell(row.currency or "none")]
+            cells = [text_cell("Total"), text_cell(row.currency or "no fee")]
             cells += [count_cell(row.numbers), count_cell(row.unpriced_numbers)]
             cells.append(money_cell(row.monthly_fee_total, f"fees-total:{key}", row.currency))
             if extra:
@@ -338,7 +338,7 @@ def _changestable(report: StatementReport, listed: Listed) -> str:
     return html
 
 
-def _keytext_cell(key: str, value: str | None) -> str:
+def _key_text(key: str, value: str | None) -> str:
     if value is None:
         return "not given" if key == "type" else "none"
     if key == "status" and value in DEFAULT_BILLABLE:

@@ -45,7 +45,7 @@ a {{ color: var(--accent); }}
 .banner {{ border: 1px solid var(--ink); border-left: 6px solid var(--accent); padding: 9px 12px;
   margin: 10px 0; background: var(--wash); }}
 .banner strong {{ font-weight: 700; }}
-.cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 16px;
+.cards {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 16px;
   margin: 12px 0; }}
 .card {{ border: 1px solid var(--rule); border-top: 4px solid var(--accent); padding: 12px 16px;
   break-inside: avoid; }}
