@@ -11,11 +11,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError, UsageError
+
+if TYPE_CHECKING:
+    from syncer.config import Config, ResolvedAccount
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +76,25 @@ def config_option(function: F) -> F:
 
 def _config_file(ctx: click.Context, local: str | None) -> str | None:
     return local or ctx.find_root().params.get("config_file")
+
+
+def account_option(help_text: str, dest: str = "accounts") -> Callable[[F], F]:
+    """`--account NAME`, repeatable, into the parameter `dest`."""
+    return click.option("--account", dest, multiple=True, metavar="NAME", help=help_text)
+
+
+def _accounts_to_run(
+    ctx: click.Context, config_file: str | None, names: tuple[str, ...]
+) -> tuple[Config, list[ResolvedAccount]]:
+    """The config, and the accounts named (or all) with their keys looked up; warns first
+    when the file holds an inline key that others may read."""
+    from syncer.config import inline_key_warning, load_config, resolve_accounts
+
+    config = load_config(_config_file(ctx, config_file))
+    warning = inline_key_warning(config)
+    if warning:
+        click.echo(warning, err=True)
+    return config, resolve_accounts(config, names)
 
 
 @click.group(cls=SyncerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,13 +155,7 @@ def db_upgrade(ctx: click.Context, config_file: str | None, revision: str) -> No
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Sync only this account (repeat for several). Default: every account.",
-)
+@account_option("Sync only this account (repeat for several). Default: every account.")
 @click.option(
     "--allow-mass-release",
     is_flag=True,
@@ -156,15 +172,10 @@ def sync(
     or its listing was incomplete (the other accounts are still committed), 2 for a usage or
     config error. A number is marked released only when a complete listing lacks it.
     """
-    from syncer.config import inline_key_warning, load_config, resolve_accounts
     from syncer.console import print_results
     from syncer.sync import SyncOptions, run_sync
 
-    config = load_config(_config_file(ctx, config_file))
-    warning = inline_key_warning(config)
-    if warning:
-        click.echo(warning, err=True)
-    chosen = resolve_accounts(config, accounts)
+    config, chosen = _accounts_to_run(ctx, config_file, accounts)
     options = SyncOptions(allow_mass_release=allow_mass_release)
     if sys.stderr.isatty():
         from syncer.console import TerminalProgress
@@ -236,13 +247,7 @@ def demo(database: str, numbers: int) -> None:
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Run only this account (repeat for several). Default: every account.",
-)
+@account_option("Run only this account (repeat for several). Default: every account.")
 @click.option(
     "--run-now", is_flag=True, help="Sync every account once at start, then follow the schedules."
 )
@@ -294,18 +299,13 @@ def daemon(
     code 0 after a clean stop, 1 when a run did not stop within --stop-timeout (or on a second
     signal), 2 for a config or database error at start.
     """
-    from syncer.config import inline_key_warning, load_config, resolve_accounts
     from syncer.daemon import DaemonOptions, run_daemon
 
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a daemon logs its runs
     if root.level > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not two lines per run
-    config = load_config(_config_file(ctx, config_file))
-    warning = inline_key_warning(config)
-    if warning:
-        click.echo(warning, err=True)
-    chosen = resolve_accounts(config, accounts)
+    config, chosen = _accounts_to_run(ctx, config_file, accounts)
     options = DaemonOptions(
         run_now=run_now,
         metrics_port=metrics_port,
@@ -317,12 +317,8 @@ def daemon(
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Show only this account (repeat for several). Default: every account in the config.",
+@account_option(
+    "Show only this account (repeat for several). Default: every account in the config."
 )
 @click.option(
     "--max-age",
@@ -334,10 +330,10 @@ def daemon(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="A table for people, or JSON for scripts.",
+    help="A table for people; csv (one row per account and currency) or JSON for scripts.",
 )
 @click.pass_context
 def status(
@@ -353,9 +349,11 @@ def status(
     A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
     not, 2 for a config or database error. Reads only the database: no API keys needed.
     """
+    from syncer.clock import SYSTEM_CLOCK
     from syncer.config import load_config
+    from syncer.reports import database, render
+    from syncer.reports.status import account_status
     from syncer.schedule import parse_duration
-    from syncer.status import collect_status, report_json, report_table
 
     age = None
     if max_age is not None:
@@ -364,8 +362,9 @@ def status(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-age") from None
     config = load_config(_config_file(ctx, config_file))
-    report = collect_status(config, accounts, max_age=age)
-    click.echo(report_json(report) if output_format == "json" else report_table(report))
+    with database(config.database_url) as engine:
+        report = account_status(engine, config, now=SYSTEM_CLOCK.now(), names=accounts, max_age=age)
+    render.write(report, output_format)
     ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
 
 
@@ -402,6 +401,7 @@ def report_options(function: F) -> F:
     return config_option(function)
 
 
+ONLY_ACCOUNT_HELP = "Only this account (repeatable)."
 TIMEZONE_HELP = (
     "IANA time zone (e.g. Europe/Berlin) for dates without an offset and for day and month "
     "boundaries. Default: UTC."
@@ -533,7 +533,7 @@ def report_accrual(
     help="End (excluded; a date includes that whole day). Default: now.",
 )
 @click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
-@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option(ONLY_ACCOUNT_HELP, "account")
 @click.option(
     "--provider", multiple=True, metavar="NAME", help="Only ringyo or tryvox (repeatable)."
 )
@@ -668,7 +668,7 @@ def report_statement(
 @click.option(
     "--limit", default=20, show_default=True, metavar="N", help="How many runs, newest first."
 )
-@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option(ONLY_ACCOUNT_HELP, "account")
 @click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
 @click.pass_context
 def report_runs(

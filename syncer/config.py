@@ -29,15 +29,12 @@ from pydantic import (
 )
 
 from syncer.errors import ConfigError
+from syncer.provider_facts import FACTS, PROVIDERS
 from syncer.schedule import Schedule, parse_schedule
+from syncer.validation import dotted, field_problems
 
 DEFAULT_CONFIG_PATH = "syncer.toml"
 DEFAULT_DATABASE_URL = "sqlite:///syncer.db"
-PUBLIC_BASE_URLS = {"ringyo": "https://api.ringyo.ai", "tryvox": "https://api.tryvox.io"}
-PROVIDER_STATUSES = {
-    "ringyo": ("active", "pending", "inactive"),
-    "tryvox": ("active", "pending", "suspended"),
-}
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # What an environment variable's name conventionally looks like (upper case, at most 40).
@@ -93,7 +90,7 @@ class AccountConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100)
-    provider: Literal["ringyo", "tryvox"]
+    provider: Literal["ringyo", "tryvox"]  # the names in `provider_facts.PROVIDERS`
     api_key_env: str | None = None
     api_key: SecretStr | None = None
     base_url: str | None = None
@@ -161,7 +158,7 @@ class AccountConfig(BaseModel):
         elif self.account_id is not None:
             problems.append("account_id is only for tryvox accounts")
         if self.filters and self.filters.status is not None:
-            allowed = PROVIDER_STATUSES[self.provider]
+            allowed = FACTS[self.provider].statuses
             if self.filters.status not in allowed:
                 problems.append(
                     f"filters.status {self.filters.status!r} is not one of {', '.join(allowed)}"
@@ -172,7 +169,7 @@ class AccountConfig(BaseModel):
 
     @property
     def url(self) -> str:
-        return self.base_url or PUBLIC_BASE_URLS[self.provider]
+        return self.base_url or FACTS[self.provider].public_base_url
 
     @property
     def parsed_schedule(self) -> Schedule | None:
@@ -365,8 +362,8 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
     lines = []
     listed = raw.get("accounts")
     accounts: list[Any] = listed if isinstance(listed, list) else []
-    for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
+    for problem in field_problems(exc):
+        loc = problem.loc
         where = "config"
         if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
             index = loc[1]
@@ -374,13 +371,12 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
             name = entry.get("name") if isinstance(entry, dict) else None
             where = f"account {name!r}" if isinstance(name, str) else f"accounts[{index}]"
             loc = loc[2:]
-        key = ".".join(str(part) for part in loc) or "(account)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        message = problem.message
+        if problem.kind == "extra_forbidden":
             message = "unknown key"
-        elif error["type"] == "missing":
+        elif problem.kind == "missing":
             message = "required key is missing"
-        elif error["type"] == "literal_error" and loc == ["provider"]:
-            message = f"unknown provider {error.get('input')!r} (known: ringyo, tryvox)"
-        lines.append(f"{where}: {key}: {message}")
+        elif problem.kind == "literal_error" and loc == ("provider",):
+            message = f"unknown provider {problem.input!r} (known: {', '.join(PROVIDERS)})"
+        lines.append(f"{where}: {dotted(loc, '(account)')}: {message}")
     return lines

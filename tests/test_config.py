@@ -195,3 +195,12 @@ def test_an_unparseable_database_url_is_not_echoed() -> None:
     with pytest.raises(DatabaseError) as caught:
         make_engine("postgres ql://admin:hunter2@db/prod")
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_config_accepts_exactly_the_providers_of_the_registry() -> None:
+    from typing import get_args
+
+    from syncer.config import AccountConfig
+    from syncer.provider_facts import PROVIDERS
+
+    assert get_args(AccountConfig.model_fields["provider"].annotation) == PROVIDERS

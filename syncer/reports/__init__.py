@@ -7,7 +7,9 @@ report object that `render` writes as a table, CSV or JSON:
 - `costs`: the monthly-fee run-rate, now or as of any instant;
 - `accrual`: what was accrued per calendar month, and why it moved month over month;
 - `changes`: status transitions in a period, listed and summarized;
-- `runs`: the recent sync runs.
+- `runs`: the recent sync runs;
+- `status`: each account's health (`syncer status`), from the queries in `health`, which the
+  daemon reads too (when an account last ran; its metrics' gauges).
 
 Behind them: `periods` (dates people type, months and days as UTC instants), `sql` (the few
 dialect-specific pieces: exact money and duration sums, a derived table of periods),

@@ -64,7 +64,6 @@ from syncer.reports.costs import parse_statuses
 from syncer.reports.money import money_string
 from syncer.reports.periods import (
     Month,
-    iso,
     local_text,
     months,
     parse_instant,
@@ -74,6 +73,7 @@ from syncer.reports.periods import (
 )
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading
+from syncer.timestamps import iso_z
 
 DEFAULT_BILLABLE = ("active", "suspended")
 DEFAULT_MONTHS = 12
@@ -132,7 +132,7 @@ class AccrualReport:
             "to": str(self.last),
             "timezone": zone_name(self.request.zone),
             "billable": list(self.request.billable),
-            "accrued_until": iso(self.now),
+            "accrued_until": iso_z(self.now),
             "months": [
                 {
                     "month": str(row.month),

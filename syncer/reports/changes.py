@@ -19,11 +19,11 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Table, func, or_, select
 
 from syncer.errors import UsageError
-from syncer.reports.costs import STATUSES, split_list
+from syncer.provider_facts import MIRROR_STATUSES, PROVIDERS
+from syncer.reports.costs import split_list
 from syncer.reports.periods import (
     Period,
     days,
-    iso,
     local_text,
     parse_instant,
     parse_zone,
@@ -32,6 +32,7 @@ from syncer.reports.periods import (
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import periods_table, reading
 from syncer.store.models import PhoneNumber, StatusChange
+from syncer.timestamps import iso_z
 
 numbers = cast(Table, PhoneNumber.__table__)
 status_changes = cast(Table, StatusChange.__table__)
@@ -78,9 +79,11 @@ class ChangesRequest:
         if limit is not None and limit < 1:
             raise UsageError("--limit: give a positive number of changes")
         providers = tuple(split_list(provider))
-        unknown = [p for p in providers if p not in ("ringyo", "tryvox")]
+        unknown = [p for p in providers if p not in PROVIDERS]
         if unknown:
-            raise UsageError(f"--provider: unknown provider {unknown[0]!r} (ringyo, tryvox)")
+            raise UsageError(
+                f"--provider: unknown provider {unknown[0]!r} ({', '.join(PROVIDERS)})"
+            )
         return cls(
             since=start,
             until=end,
@@ -97,7 +100,7 @@ class ChangesRequest:
         until = self.until or now
         since = self.since or until - timedelta(days=DEFAULT_DAYS)
         if since >= until:
-            raise UsageError(f"--since {iso(since)} is not before --until {iso(until)}")
+            raise UsageError(f"--since {iso_z(since)} is not before --until {iso_z(until)}")
         return since, until
 
 
@@ -105,7 +108,7 @@ def _statuses(
     values: Sequence[str] | str | None, option: str, *, allow_new: bool
 ) -> tuple[str, ...]:
     statuses = tuple(dict.fromkeys(split_list(values)))
-    known = (NEW, *STATUSES) if allow_new else STATUSES
+    known = (NEW, *MIRROR_STATUSES) if allow_new else MIRROR_STATUSES
     unknown = [status for status in statuses if status not in known]
     if unknown:
         raise UsageError(f"{option}: unknown status {unknown[0]!r} (known: {', '.join(known)})")
@@ -144,8 +147,8 @@ class ChangesReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "since": iso(self.since),
-            "until": iso(self.until),
+            "since": iso_z(self.since),
+            "until": iso_z(self.until),
             "changes": [
                 {
                     "provider": change.provider,
@@ -153,7 +156,7 @@ class ChangesReport:
                     "e164": change.e164,
                     "from_status": change.from_status,
                     "to_status": change.to_status,
-                    "changed_at": iso(change.changed_at),
+                    "changed_at": iso_z(change.changed_at),
                 }
                 for change in self.changes
             ],
@@ -166,7 +169,7 @@ class ChangesReport:
     def csv_rows(self) -> tuple[list[str], list[list[Any]]]:
         header = ["provider", "account", "e164", "from_status", "to_status", "changed_at"]
         rows = [
-            [c.provider, c.account, c.e164, c.from_status, c.to_status, iso(c.changed_at)]
+            [c.provider, c.account, c.e164, c.from_status, c.to_status, iso_z(c.changed_at)]
             for c in self.changes
         ]
         return header, rows

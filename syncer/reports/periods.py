@@ -156,11 +156,6 @@ def days(start: datetime, end: datetime, zone: tzinfo) -> list[Period]:
         local = following
 
 
-def iso(instant: datetime) -> str:
-    """An aware datetime as ISO 8601 in UTC with a `Z` (microseconds only when there are any)."""
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def local_text(instant: datetime, zone: tzinfo) -> str:
     """A time for a table: `2026-10-01 12:00:00` in the report's time zone."""
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

@@ -15,11 +15,13 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, select
 
 from syncer.errors import UsageError
+from syncer.outcomes import status_label
 from syncer.reports.costs import split_list
-from syncer.reports.periods import iso, local_text, parse_zone, zone_name
+from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading
 from syncer.store.models import SyncRun
+from syncer.timestamps import iso_z
 
 sync_runs = cast(Table, SyncRun.__table__)
 
@@ -79,8 +81,8 @@ class RunsReport:
             "id": run.id,
             "provider": run.provider,
             "account": run.account,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at) if run.finished_at else None,
+            "started_at": iso_z(run.started_at),
+            "finished_at": iso_z(run.finished_at) if run.finished_at else None,
             "duration_seconds": run.duration_seconds,
             "status": run.status,
             "listing_complete": run.listing_complete,
@@ -124,9 +126,7 @@ class RunsReport:
                         local_text(run.started_at, zone),
                         None if run.duration_seconds is None else f"{run.duration_seconds:.1f}s",
                         *(run.counts[name] for name in COUNTS if name != "unchanged"),
-                        run.status
-                        if run.listing_complete or run.status != "succeeded"
-                        else "succeeded (incomplete)",
+                        status_label(run.status, run.listing_complete),
                         run.error or "",
                     ]
                     for run in self.runs

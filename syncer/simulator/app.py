@@ -17,11 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from syncer.provider_facts import PROVIDERS, RINGYO, TRYVOX
 from syncer.simulator import apis
 from syncer.simulator.apis import Reply
 from syncer.simulator.faults import parse_faults, spec_of
 from syncer.simulator.injector import EARLY_RETRY, FaultRuntime
-from syncer.simulator.model import PROVIDERS, RINGYO, RINGYO_PATH, TRYVOX, SimAccount
+from syncer.simulator.model import RINGYO_PATH, SimAccount
 from syncer.simulator.stats import Stats
 from syncer.simulator.world import World
 

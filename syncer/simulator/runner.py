@@ -11,8 +11,9 @@ import contextlib
 import threading
 from collections.abc import Callable
 
+from syncer.provider_facts import RINGYO
 from syncer.simulator.faults import parse_faults, spec_of
-from syncer.simulator.model import RINGYO, SimAccount
+from syncer.simulator.model import SimAccount
 from syncer.simulator.server import SimulatorServer
 from syncer.simulator.world import World
 
