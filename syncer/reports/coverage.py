@@ -33,10 +33,13 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, and_, func, select
 
 from syncer.config import Config
-from syncer.reports.periods import Period, days, iso
+from syncer.outcomes import RunStatus
+from syncer.reports.health import SUCCESS
+from syncer.reports.periods import Period, days
+from syncer.reports.status import MAX_AGE_PERIODS
 from syncer.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedule
-from syncer.status import MAX_AGE_PERIODS
-from syncer.store.models import RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RejectedRecord, SyncRun
+from syncer.store.models import RejectedRecord, SyncRun
+from syncer.timestamps import iso_z
 
 sync_runs = cast(Table, SyncRun.__table__)
 rejected_records = cast(Table, RejectedRecord.__table__)
@@ -203,9 +206,6 @@ def _days(gaps: Sequence[Gap], zone: tzinfo) -> list[str]:
     return sorted(found)
 
 
-_SUCCESS = and_(sync_runs.c.status == RUN_SUCCEEDED, sync_runs.c.listing_complete)
-
-
 def _accounts_with_runs(connection: Connection, until: datetime) -> set[Account]:
     query = (
         select(sync_runs.c.provider, sync_runs.c.account)
@@ -232,7 +232,7 @@ def _successes(
     found: dict[Account, _Successes] = defaultdict(_Successes)
     last_before = (
         select(c.provider, c.account, func.max(c.finished_at).label("at"))
-        .where(_SUCCESS, c.finished_at < start)
+        .where(SUCCESS, c.finished_at < start)
         .group_by(c.provider, c.account)
         .subquery("last_before")
     )
@@ -246,21 +246,21 @@ def _successes(
                 last_before.c.at == c.finished_at,
             ),
         )
-        .where(_SUCCESS)
+        .where(SUCCESS)
         .group_by(c.provider, c.account, last_before.c.at)
     )
     for row in connection.execute(query):
         found[row.provider, row.account].before = (int(row.id), row.at)
     inside = (
         select(c.provider, c.account, c.finished_at)
-        .where(_SUCCESS, c.finished_at >= start, c.finished_at < until)
+        .where(SUCCESS, c.finished_at >= start, c.finished_at < until)
         .order_by(c.finished_at)
     )
     for run in connection.execute(inside):
         found[run.provider, run.account].inside.append(run.finished_at)
     first_after = (
         select(c.provider, c.account, func.min(c.finished_at).label("at"))
-        .where(_SUCCESS, c.finished_at >= until)
+        .where(SUCCESS, c.finished_at >= until)
         .group_by(c.provider, c.account)
     )
     for edge in connection.execute(first_after):
@@ -289,14 +289,14 @@ def _run_counts(
     counts: dict[Account, RunCounts] = defaultdict(RunCounts)
     for row in connection.execute(query):
         runs = counts[row.provider, row.account]
-        if row.status == RUN_SUCCEEDED:
+        if row.status == RunStatus.SUCCEEDED:
             if row.listing_complete:
                 runs.complete += int(row.runs)
             else:
                 runs.incomplete += int(row.runs)
-        elif row.status == RUN_FAILED:
+        elif row.status == RunStatus.FAILED:
             runs.failed += int(row.runs)
-        elif row.status == RUN_RUNNING:
+        elif row.status == RunStatus.RUNNING:
             runs.running += int(row.runs)
         runs.first_id = min(filter(None, (runs.first_id, int(row.first_id))))
         runs.last_id = max(filter(None, (runs.last_id, int(row.last_id))))
@@ -326,7 +326,7 @@ def _rejections(
 
 
 def _instant(at: datetime | None) -> str | None:
-    return iso(at) if at is not None else None
+    return iso_z(at) if at is not None else None
 
 
 def coverage_json(coverage: Coverage) -> dict[str, Any]:
@@ -344,8 +344,8 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
                 "uncovered_days": account.uncovered_days,
                 "gaps": [
                     {
-                        "start": iso(gap.start),
-                        "end": iso(gap.end),
+                        "start": iso_z(gap.start),
+                        "end": iso_z(gap.end),
                         "kind": gap.kind,
                         "last_success": _instant(gap.last_success),
                         "next_success": _instant(gap.next_success),
@@ -370,7 +370,7 @@ def rejected_json(coverage: Coverage) -> dict[str, Any]:
                 "external_id": rejection.external_id,
                 "reason": rejection.reason,
                 "times": rejection.times,
-                "last_rejected_at": iso(rejection.last_at),
+                "last_rejected_at": iso_z(rejection.last_at),
             }
             for rejection in coverage.rejections
         ],

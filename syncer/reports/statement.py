@@ -49,13 +49,13 @@ from syncer.reports.periods import (
     MICROSECOND,
     Month,
     Period,
-    iso,
     local_text,
     parse_month,
     parse_zone,
     zone_name,
 )
 from syncer.reports.sql import reading
+from syncer.timestamps import iso_z
 
 LISTED = 100  # numbers listed per kind of change; the count is always complete
 FORMATS = ("html", "json")
@@ -158,23 +158,23 @@ class StatementReport:
         return {
             "month": str(self.month),
             "timezone": zone_name(self.request.zone),
-            "period": {"start": iso(self.period.start), "end": iso(self.period.end)},
-            "generated_at": iso(self.generated_at),
+            "period": {"start": iso_z(self.period.start), "end": iso_z(self.period.end)},
+            "generated_at": iso_z(self.generated_at),
             "complete": self.complete,
-            "accrued_until": iso(self.accrued_until),
+            "accrued_until": iso_z(self.accrued_until),
             "covered": self.coverage.complete,
             "database": self.database,
             "syncer_version": self.version,
             "billable": list(DEFAULT_BILLABLE),
             "currencies": [self._currency_json(figures) for figures in self.currencies],
             "where_it_goes": {
-                "as_of": iso(self.run_rate_as_of),
+                "as_of": iso_z(self.run_rate_as_of),
                 "by": {key: report.to_json()["rows"] for key, report in self.breakdown.items()},
                 "totals": self.breakdown[BREAKDOWN_KEYS[0]].to_json()["totals"],
             },
             "what_changed": {
-                "since": iso(self.changes.since),
-                "until": iso(self.changes.until),
+                "since": iso_z(self.changes.since),
+                "until": iso_z(self.changes.until),
                 "summary": self.changes.to_json()["summary"],
                 "list_limit": LISTED,
                 **{
@@ -232,7 +232,7 @@ class StatementReport:
                 for provider, amount in figures.accrued_by_provider.items()
             ],
             "run_rate": {
-                "as_of": iso(self.run_rate_as_of),
+                "as_of": iso_z(self.run_rate_as_of),
                 "numbers": figures.numbers_at_end,
                 "monthly_fee_total": money_string(figures.run_rate),
                 "billable_monthly_fee_total": money_string(figures.billable_run_rate),
@@ -378,5 +378,5 @@ def _change(change: ChangeRow) -> dict[str, Any]:
         "e164": change.e164,
         "from_status": change.from_status,
         "to_status": change.to_status,
-        "changed_at": iso(change.changed_at),
+        "changed_at": iso_z(change.changed_at),
     }

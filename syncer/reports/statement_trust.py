@@ -21,7 +21,7 @@ from syncer.reports.statement_cells import (
     text_cell,
     when,
 )
-from syncer.status import format_age
+from syncer.reports.status import format_age
 
 COVERAGE_RULE = (
     "The mirror knows an account from its successful syncs (a complete listing). Not covered: "
