@@ -121,6 +121,8 @@ class Listed:
 
 @dataclass
 class StatementReport:
+    """One month's statement, as known at `generated_at`; amounts exact, per currency."""
+
     request: StatementRequest
     month: Month
     period: Period
