@@ -120,6 +120,7 @@ def main(config_file: str | None, debug: bool, verbose: int, log_format: str) ->
       syncer sync                 one pass over every account in syncer.toml (cron)
       syncer daemon               every account on its schedule, until stopped
       syncer report costs         what the numbers cost (also: accrual, changes, runs)
+      syncer report statement     the month's statement for finance, as one HTML file
       syncer status               health of each account (exit 1 when one is late)
     """
     from syncer.logs import setup_logging
@@ -410,13 +411,15 @@ def status(
 
 @main.group()
 def report() -> None:
-    """Reports on the mirror: costs, accruals, status changes, sync runs.
+    """Reports on the mirror: costs, accruals, status changes, sync runs, and the month's
+    statement.
 
     \b
     Reports only read the database (database_url from the config, or
     $SYNCER_DATABASE_URL); they need no API keys. Every report takes
-    --format table|csv|json and --output FILE. Money in CSV and JSON is a
-    decimal string; tables round to two decimals (half away from zero).
+    --format table|csv|json and --output FILE (the statement: html|json).
+    Money in CSV and JSON is a decimal string; tables round to two decimals
+    (half away from zero).
     """
 
 
@@ -654,6 +657,62 @@ def report_changes(
     render.write(result, fmt, output)
     if chart:
         click.echo(f"chart written to {charts.changes_chart(result, chart)}", err=True)
+
+
+@report.command("statement")
+@config_option
+@click.option(
+    "--month",
+    metavar="YYYY-MM",
+    help="The month to state. Default: the last complete month. The current month gives a "
+    "statement up to now, marked as not over; a month that has not begun is refused.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one self-contained file to mail, archive or print (A4); json: the same "
+    "figures for scripts (the shape is in docs/statement.md).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file. Default: stdout, except HTML on a terminal, which goes to "
+    "statement-YYYY-MM.html in the current directory.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_statement(
+    ctx: click.Context,
+    config_file: str | None,
+    month: str | None,
+    fmt: str,
+    output: str | None,
+    timezone: str | None,
+) -> None:
+    """The month's statement for finance: what the numbers cost, why it differs from the
+    month before, where it goes, what changed, and what the mirror cannot vouch for.
+
+    Per currency, never added together: the accrued cost of the month and of the month
+    before, the difference and its attribution (numbers added, released, fee and status
+    changes, setup fees), the run-rate at the month's end by provider, account, country,
+    type and status, the numbers added, released and suspended, unpriced numbers, the days
+    the mirror did not cover (by the accounts' schedules in the config) and rejected records.
+    The figures are those of report accrual, report costs --as-of and report changes.
+    """
+    from syncer.config import load_config
+    from syncer.reports import database, statement
+
+    request = statement.StatementRequest.parse(month=month, timezone=timezone)
+    config = load_config(_config_file(ctx, config_file), required=False)
+    with database(config.database_url) as engine:
+        result = statement.statement_report(engine, request, config=config)
+    written = statement.write_statement(result, fmt, output, terminal=sys.stdout.isatty())
+    if written is not None:
+        click.echo(f"wrote the statement for {result.month} to {written}", err=True)
 
 
 @report.command("runs")
