@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterable
 from typing import Any
+
+from syncer.timestamps import iso_z_millis, iso_z_seconds
 
 _secrets: set[str] = set()
 
@@ -30,10 +31,10 @@ def redact(text: str) -> str:
 
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)sZ %(levelname)-7s %(message)s")
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return iso_z_seconds(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -55,8 +56,7 @@ _EXTRA_KEYS = (
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": iso_z_millis(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

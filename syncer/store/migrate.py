@@ -47,7 +47,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     from alembic.runtime.migration import MigrationContext
     from alembic.util import CommandError
 
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)
     try:
         with engine.connect() as connection:
             foreign_keys_off_on_sqlite(connection)
