@@ -48,6 +48,8 @@ class PageDiff:
     stale_seen: list[int] = field(default_factory=list)
     unchanged: int = 0
     live_seen: int = 0  # stored live numbers among the records
+    # The stored fingerprints of the live numbers among the records (each was shown).
+    matched_fingerprints: list[bytes] = field(default_factory=list)
 
     @property
     def writes_nothing(self) -> bool:
@@ -61,6 +63,7 @@ class PageDiff:
         self.stale_seen += other.stale_seen
         self.unchanged += other.unchanged
         self.live_seen += other.live_seen
+        self.matched_fingerprints += other.matched_fingerprints
 
 
 def diff_page(records: Iterable[NumberRecord], stored: Mapping[str, StoredNumber]) -> PageDiff:
@@ -77,6 +80,8 @@ def diff_page(records: Iterable[NumberRecord], stored: Mapping[str, StoredNumber
             continue
         if current.live:
             diff.live_seen += 1
+            if current.fingerprint is not None:
+                diff.matched_fingerprints.append(current.fingerprint)
         if not current.live or current.content_hash != record.content_hash:
             diff.changed.append((record, current))
             continue

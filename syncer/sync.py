@@ -127,23 +127,26 @@ class SyncOptions:
 
 @dataclass
 class WriteBatch:
-    """Pages compared but not yet written: written together in one transaction."""
+    """Pages listed but not yet compared with the store: compared and written together, in
+    one transaction (one lookup of their records' stored numbers, one set of writes)."""
 
-    pages: list[tuple[PageDiff, datetime]] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     counts: RunCounts = field(default_factory=RunCounts)
-    rows: int = 0
+    records: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, diff: PageDiff, at: datetime, rejections: list[dict[str, Any]]) -> None:
-        self.pages.append((diff, at))
+    def add(self, page: Page, rejections: list[dict[str, Any]]) -> None:
+        self.pages.append(page)
         self.rejections += rejections
-        self.rows += len(diff.new) + len(diff.changed) + len(rejections)
-        self.rows += (len(diff.refingerprinted) + len(diff.stale_seen)) // 8
+        self.records += len(page.records) + len(rejections)
 
-    @property
-    def writes_nothing(self) -> bool:
-        return not self.rejections and all(diff.writes_nothing for diff, _ in self.pages)
+    def needs_store(self, stale: dict[bytes, int]) -> bool:
+        """Whether writing the batch touches the database: records to compare, rejections,
+        or unchanged numbers whose `last_seen_at` is due."""
+        if self.records:
+            return True
+        return bool(stale) and any(f in stale for page in self.pages for f in page.unchanged)
 
 
 class AccountSync:
@@ -248,12 +251,12 @@ class AccountSync:
     # -- pages ------------------------------------------------------------------------------
 
     def _write_pages(self, listing: Listing) -> None:
-        """Compare each page, and write the plans of several pages per transaction.
+        """Compare and write several pages per transaction.
 
-        A batch is written once it holds `BATCH_ROWS` rows to write or is `BATCH_SECONDS`
-        old, and at the end of the listing. Each batch is one transaction, with the run's
-        counts up to its last page, so a kill at any moment leaves whole pages written and
-        the run's row counting exactly them.
+        A batch is written once it holds `BATCH_ROWS` records to compare or is
+        `BATCH_SECONDS` old, and at the end of the listing. Each batch is one transaction,
+        with the run's counts up to its last page, so a kill at any moment leaves whole pages
+        written and the run's row counting exactly them.
         """
         pages = listing.pages()
         batch = WriteBatch()
@@ -269,9 +272,9 @@ class AccountSync:
                     batch.counts.pages = listing.pages_fetched
                     self.progress.advanced(self.name, self.counts, listing.expected_total)
                     if self._batch_due(batch):
-                        self._flush(connection, batch)
+                        self._flush(connection, listing, batch)
                         batch = WriteBatch()
-                self._flush(connection, batch, final=True)
+                self._flush(connection, listing, batch)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -280,60 +283,78 @@ class AccountSync:
     def _compare(
         self, connection: Connection, listing: Listing, page: Page, batch: WriteBatch
     ) -> None:
-        """Compare one page with the store and add what it changes to `batch`."""
-        at = page.received_at
-        stale_before = at - LAST_SEEN_REFRESH
-        stored = {}
-        if page.records and self.state.stored:
-            with read_transaction(connection):
-                stored = self.history.stored_by_key(
-                    connection, [r.external_id for r in page.records], stale_before
-                )
-        diff = diff_page(page.records, stored)
-        for record in page.records:
-            current = stored.get(record.external_id)
-            if current is not None and current.fingerprint is not None:
-                listing.known.discard(current.fingerprint)
-        if self.state.stale:
-            stale = self.state.stale
-            diff.stale_seen += [stale[f] for f in page.unchanged if f in stale]
+        """Add one page to `batch`, counting what needs no comparison: the items seen, the
+        unchanged ones (their fingerprint is stored), the rejections."""
         rejection_rows, rejected = self._rejection_rows(page)
         self._rejection_keys.update(rejected)
         counts = RunCounts(
             seen=len(page.records) + len(page.rejections) + len(page.unchanged),
-            created=len(diff.new),
-            updated=len(diff.changed),
-            unchanged=diff.unchanged + len(page.unchanged),
+            unchanged=len(page.unchanged),
             rejected=len(rejected),
         )
         self.counts.add(counts)
         batch.counts.add(counts)
-        batch.add(diff, at, rejection_rows)
+        batch.add(page, rejection_rows)
 
     def _batch_due(self, batch: WriteBatch) -> bool:
-        if batch.rows >= BATCH_ROWS:
+        if batch.records >= BATCH_ROWS:
             return True
         return bool(batch.pages) and time.monotonic() - batch.started >= BATCH_SECONDS
 
-    def _flush(self, connection: Connection, batch: WriteBatch, *, final: bool = False) -> None:
-        """Write `batch` in one transaction, with the run's counts so far."""
+    def _flush(self, connection: Connection, listing: Listing, batch: WriteBatch) -> None:
+        """Compare `batch`'s records with the store and write the differences, with the run's
+        counts so far, in one transaction (retried whole after a deadlock)."""
         progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
-        if batch.writes_nothing and not progress_due:
+        if not batch.needs_store(self.state.stale) and not progress_due:
             self._written.add(batch.counts)
             self._written.pages = batch.counts.pages or self._written.pages
             return
-        totals = replace(self._written)
-        totals.add(batch.counts)
-        totals.pages = batch.counts.pages or totals.pages
 
-        def write(connection: Connection) -> None:
-            self.history.write(connection, batch.pages)
+        def write(connection: Connection) -> tuple[RunCounts, list[PageDiff]]:
+            diffs = self._diff(connection, batch)
+            found = RunCounts(
+                created=sum(len(diff.new) for diff in diffs),
+                updated=sum(len(diff.changed) for diff in diffs),
+                unchanged=sum(diff.unchanged for diff in diffs),
+            )
+            totals = replace(self._written)
+            totals.add(batch.counts)
+            totals.add(found)
+            totals.pages = batch.counts.pages or totals.pages
+            self.history.write(
+                connection,
+                [(diff, page.received_at) for diff, page in zip(diffs, batch.pages, strict=True)],
+            )
             writes.insert_rejections(connection, batch.rejections)
             writes.update_run(connection, self.run_id, **totals.as_dict())
+            return found, diffs
 
-        in_transaction(connection, write, what=f"{self.name}: pages")
+        found, diffs = in_transaction(connection, write, what=f"{self.name}: pages")
+        for diff in diffs:  # shown, though not unchanged: not a release candidate
+            for fingerprint in diff.matched_fingerprints:
+                listing.known.discard(fingerprint)
+        self.counts.add(found)
+        self._written.add(batch.counts)
+        self._written.add(found)
+        self._written.pages = batch.counts.pages or self._written.pages
         self._last_progress_write = time.monotonic()
-        self._written = totals
+
+    def _diff(self, connection: Connection, batch: WriteBatch) -> list[PageDiff]:
+        """Each page of `batch` compared with the stored numbers of its records (read in
+        one go: a page-number listing's pages rarely change much)."""
+        keys = [record.external_id for page in batch.pages for record in page.records]
+        stored = {}
+        if keys and self.state.stored:
+            oldest = min(page.received_at for page in batch.pages)
+            stored = self.history.stored_by_key(connection, keys, oldest - LAST_SEEN_REFRESH)
+        stale = self.state.stale
+        diffs = []
+        for page in batch.pages:
+            diff = diff_page(page.records, stored)
+            if stale:
+                diff.stale_seen += [stale[f] for f in page.unchanged if f in stale]
+            diffs.append(diff)
+        return diffs
 
     def _rejection_rows(self, page: Page) -> tuple[list[dict[str, Any]], list[str]]:
         """The page's rejected items to store, each once per run, and their identities."""

@@ -63,6 +63,7 @@ _TIME = TRACKED_FIELDS.index("provider_created_at")
 assert TRACKED_FIELDS[_FEE + 1] == "setup_fee"
 assert TRACKED_FIELDS[_TIME:] == ("provider_created_at", "provider_updated_at")
 _tracked = attrgetter(*TRACKED_FIELDS)
+HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes")
 KEY_LOOKUP_BATCH = 500
 # A long result read in batches (a server-side cursor where the driver would otherwise hold
 # every row of the account in memory at once).
@@ -453,15 +454,13 @@ def missing_indexes(connection: Connection) -> list[str]:
     from sqlalchemy import inspect
 
     inspector = inspect(connection)
-    present = {
-        index["name"]
-        for table in ("phone_numbers", "phone_number_versions", "status_changes")
-        for index in inspector.get_indexes(table)
-    }
+    present = {index["name"] for table in HISTORY_TABLES for index in inspector.get_indexes(table)}
     return [str(index.name) for index in DEFERRED_INDEXES if index.name not in present]
 
 
 def build_indexes(connection: Connection) -> None:
-    """Create every secondary index of the history tables that is missing."""
+    """Create every secondary index of the history tables that is missing, then let the
+    planner know what the load wrote (see the dialect's `after_load`)."""
     for index in DEFERRED_INDEXES:
         connection.execute(CreateIndex(index, if_not_exists=True))
+    for_connection(connection).after_load(connection, HISTORY_TABLES)

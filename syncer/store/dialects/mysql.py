@@ -53,3 +53,7 @@ def reserve_ids(connection: Connection, table: str, count: int) -> None:
 def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         connection.exec_driver_sql(sql, rows)
+
+
+def after_load(connection: Connection, tables: Sequence[str]) -> None:
+    """Nothing: indexes are never deferred here (see the module doc)."""

@@ -70,3 +70,9 @@ def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
 def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         connection.exec_driver_sql(sql, rows)
+
+
+def after_load(connection: Connection, tables: Sequence[str]) -> None:
+    """`ANALYZE` the loaded tables: until autovacuum gets to them, the planner would plan
+    the next run's statements for the empty tables it last saw."""
+    connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
