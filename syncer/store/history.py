@@ -45,6 +45,14 @@ NUMBER_COLUMNS = (
     "content_hash",
     "fingerprint",
 )
+# What overwriting a changed number writes (its key and `first_seen_at` stay).
+OVERWRITTEN_COLUMNS = (
+    *TRACKED_FIELDS,
+    "last_seen_at",
+    "released_at",
+    "content_hash",
+    "fingerprint",
+)
 VERSION_COLUMNS = ("number_id", *TRACKED_FIELDS, "valid_from", "valid_to", "sync_run_id")
 CHANGE_COLUMNS = (
     "number_id",
@@ -182,48 +190,60 @@ class AccountHistory:
     # -- writes -------------------------------------------------------------------------
 
     def write(self, connection: Connection, pages: Iterable[tuple[PageDiff, datetime]]) -> None:
-        """Write the plans of several pages (each with the time its page arrived)."""
+        """Write the plans of several pages (each with the time its page arrived), in one
+        statement per kind of row for all of them."""
         dialect = for_connection(connection)
+        new: list[tuple[NumberRecord, Any]] = []
+        changed: list[tuple[NumberRecord, StoredNumber, Any]] = []
+        refingerprinted: list[tuple[int, bytes | None]] = []
+        stale: list[tuple[int, Any]] = []
         for diff, at in pages:
-            self._write_page(connection, dialect, diff, at)
-
-    def _write_page(
-        self, connection: Connection, dialect: BulkDialect, diff: PageDiff, at: datetime
-    ) -> None:
-        at_db = dialect.time(at)
-        if diff.new:
-            self._insert_new(connection, dialect, diff.new, at_db)
-        if diff.changed:
-            self._overwrite_changed(connection, dialect, diff.changed, at, at_db)
+            at_db = dialect.time(at)
+            new += [(record, at_db) for record in diff.new]
+            changed += [(record, current, at_db) for record, current in diff.changed]
+            refingerprinted += diff.refingerprinted
+            stale += [(number_id, at_db) for number_id in diff.stale_seen]
+        if new:
+            self._insert_new(connection, dialect, new)
+        if changed:
+            self._overwrite_changed(connection, dialect, changed)
         mark = dialect.placeholder()
         dialect.execute_many(
             connection,
             f"UPDATE phone_numbers SET fingerprint = {mark} WHERE id = {mark}",
-            [(fingerprint, number_id) for number_id, fingerprint in diff.refingerprinted],
+            [(fingerprint, number_id) for number_id, fingerprint in refingerprinted],
         )
-        if diff.stale_seen:
-            touch_last_seen(connection, dialect, diff.stale_seen, at_db)
+        dialect.execute_many(
+            connection,
+            f"UPDATE phone_numbers SET last_seen_at = {mark} WHERE id = {mark}",
+            [(at, number_id) for number_id, at in stale],
+        )
+
+    def _number_row(
+        self, record: NumberRecord, values: tuple[Any, ...], at: Any
+    ) -> tuple[Any, ...]:
+        """A `phone_numbers` row in `NUMBER_COLUMNS` order, first and last seen at `at`."""
+        return (
+            self.provider,
+            self.account,
+            record.external_id,
+            *values,
+            at,
+            at,
+            None,
+            record.content_hash,
+            record.fingerprint,
+        )
 
     def _insert_new(
-        self, connection: Connection, dialect: BulkDialect, records: list[NumberRecord], at: Any
+        self, connection: Connection, dialect: BulkDialect, new: list[tuple[NumberRecord, Any]]
     ) -> None:
         bind = _binder(dialect)
-        tracked = [bind(values) for values in map(_tracked, records)]
-        ids = dialect.reserve_ids(connection, "phone_numbers", len(records))
-        provider, account = self.provider, self.account
+        tracked = [bind(_tracked(record)) for record, _ in new]
+        ids = dialect.reserve_ids(connection, "phone_numbers", len(new))
         number_rows = [
-            (
-                provider,
-                account,
-                record.external_id,
-                *values,
-                at,
-                at,
-                None,
-                record.content_hash,
-                record.fingerprint,
-            )
-            for record, values in zip(records, tracked, strict=True)
+            self._number_row(record, values, at)
+            for (record, at), values in zip(new, tracked, strict=True)
         ]
         columns: tuple[str, ...] = NUMBER_COLUMNS
         if ids is not None:
@@ -233,16 +253,16 @@ class AccountHistory:
             ]
         dialect.insert(connection, "phone_numbers", columns, number_rows)
         if ids is None:
-            found = self._ids_by_key(connection, dialect, [r.external_id for r in records])
-            ids = [found[record.external_id] for record in records]
-        run_id = self.run_id
+            found = self._ids_by_key(connection, dialect, [r.external_id for r, _ in new])
+            ids = [found[record.external_id] for record, _ in new]
+        run_id, provider, account = self.run_id, self.provider, self.account
         dialect.insert(
             connection,
             "phone_number_versions",
             VERSION_COLUMNS,
             [
                 (number_id, *values, at, None, run_id)
-                for number_id, values in zip(ids, tracked, strict=True)
+                for number_id, values, (_, at) in zip(ids, tracked, new, strict=True)
             ],
         )
         dialect.insert(
@@ -251,7 +271,7 @@ class AccountHistory:
             CHANGE_COLUMNS,
             [
                 (number_id, provider, account, record.e164, None, record.status, at, run_id)
-                for number_id, record in zip(ids, records, strict=True)
+                for number_id, (record, at) in zip(ids, new, strict=True)
             ],
         )
 
@@ -259,33 +279,29 @@ class AccountHistory:
         self,
         connection: Connection,
         dialect: BulkDialect,
-        changed: list[tuple[NumberRecord, StoredNumber]],
-        at: datetime,
-        at_db: Any,
+        changed: list[tuple[NumberRecord, StoredNumber, Any]],
     ) -> None:
-        mark = dialect.placeholder()
-        assignments = ", ".join(f"{name} = {mark}" for name in TRACKED_FIELDS)
         bind = _binder(dialect)
-        tracked = [bind(_tracked(record)) for record, _ in changed]
-        dialect.execute_many(
+        tracked = [bind(_tracked(record)) for record, _, _ in changed]
+        dialect.overwrite(
             connection,
-            f"UPDATE phone_numbers SET {assignments}, last_seen_at = {mark}, "
-            f"released_at = NULL, content_hash = {mark}, fingerprint = {mark} WHERE id = {mark}",
+            "phone_numbers",
+            ("id", *NUMBER_COLUMNS),
             [
-                (*values, at_db, record.content_hash, record.fingerprint, current.id)
-                for (record, current), values in zip(changed, tracked, strict=True)
+                (current.id, *self._number_row(record, values, at))
+                for (record, current, at), values in zip(changed, tracked, strict=True)
             ],
+            OVERWRITTEN_COLUMNS,
         )
-        ids = [current.id for _, current in changed]
-        close_versions(connection, dialect, ids, at_db)
+        dialect.close_versions(connection, [(current.id, at) for _, current, at in changed])
         run_id = self.run_id
         dialect.insert(
             connection,
             "phone_number_versions",
             VERSION_COLUMNS,
             [
-                (number_id, *values, at_db, None, run_id)
-                for number_id, values in zip(ids, tracked, strict=True)
+                (current.id, *values, at, None, run_id)
+                for (_, current, at), values in zip(changed, tracked, strict=True)
             ],
         )
         dialect.insert(
@@ -300,10 +316,10 @@ class AccountHistory:
                     record.e164,
                     current.status,
                     record.status,
-                    at_db,
+                    at,
                     run_id,
                 )
-                for record, current in changed
+                for record, current, at in changed
                 if current.status != record.status
             ],
         )
@@ -350,7 +366,7 @@ class AccountHistory:
             f"content_hash = {mark}, fingerprint = NULL WHERE id = {mark}",
             updates,
         )
-        close_versions(connection, dialect, ids, at_db)
+        dialect.close_versions(connection, [(number_id, at_db) for number_id in ids])
         dialect.insert(connection, "phone_number_versions", VERSION_COLUMNS, versions)
         dialect.insert(connection, "status_changes", CHANGE_COLUMNS, changes)
         return len(rows)
@@ -400,33 +416,6 @@ def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
-
-
-def close_versions(
-    connection: Connection, dialect: BulkDialect, number_ids: Sequence[int], at: Any
-) -> None:
-    """End the open version of each number at `at` (bound for the dialect)."""
-    mark = dialect.placeholder()
-    for start in range(0, len(number_ids), KEY_LOOKUP_BATCH):
-        batch = number_ids[start : start + KEY_LOOKUP_BATCH]
-        connection.exec_driver_sql(
-            f"UPDATE phone_number_versions SET valid_to = {mark} WHERE number_id IN "
-            f"({', '.join([mark] * len(batch))}) AND valid_to IS NULL",
-            (at, *batch),
-        )
-
-
-def touch_last_seen(
-    connection: Connection, dialect: BulkDialect, number_ids: Sequence[int], at: Any
-) -> None:
-    mark = dialect.placeholder()
-    for start in range(0, len(number_ids), KEY_LOOKUP_BATCH):
-        batch = number_ids[start : start + KEY_LOOKUP_BATCH]
-        connection.exec_driver_sql(
-            f"UPDATE phone_numbers SET last_seen_at = {mark} WHERE id IN "
-            f"({', '.join([mark] * len(batch))})",
-            (at, *batch),
-        )
 
 
 # -- indexes after a first load ------------------------------------------------------------

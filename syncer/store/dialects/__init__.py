@@ -35,6 +35,15 @@ class BulkDialect(Protocol):
         columns: Sequence[str],
         rows: list[tuple[Any, ...]],
     ) -> None: ...
+    def overwrite(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        updated: Sequence[str],
+    ) -> None: ...
+    def close_versions(self, connection: Connection, pairs: list[tuple[int, Any]]) -> None: ...
     def reserve_ids(self, connection: Connection, table: str, count: int) -> list[int] | None: ...
     def execute_many(
         self, connection: Connection, sql: str, rows: list[tuple[Any, ...]]

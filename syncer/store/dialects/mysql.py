@@ -46,6 +46,34 @@ def insert(
         )
 
 
+def overwrite(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    updated: Sequence[str],
+) -> None:
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column)."""
+    if rows:
+        marks = ", ".join(["%s"] * len(columns))
+        assignments = ", ".join(f"{column} = VALUES({column})" for column in updated)
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON DUPLICATE KEY UPDATE {assignments}",
+            rows,
+        )
+
+
+def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
+    """End the open version of each number id at its time."""
+    if pairs:
+        connection.exec_driver_sql(
+            "UPDATE phone_number_versions SET valid_to = %s "
+            "WHERE number_id = %s AND valid_to IS NULL",
+            [(at, number_id) for number_id, at in pairs],
+        )
+
+
 def reserve_ids(connection: Connection, table: str, count: int) -> None:
     return None
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
 
 name = "postgresql"
+_ROWS_PER_STATEMENT = 500
 defers_indexes = True
 
 # Accounts write concurrently (`parallel_accounts`).
@@ -55,6 +57,38 @@ def insert(
             connection.dispatch.after_cursor_execute(
                 connection, cursor, statement, rows, None, True
             )
+
+
+def overwrite(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    updated: Sequence[str],
+) -> None:
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column): one
+    `INSERT ... ON CONFLICT (id) DO UPDATE` per few hundred rows."""
+    if not rows:
+        return
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(chunk))} "
+            f"ON CONFLICT (id) DO UPDATE SET {assignments}",
+            tuple(chain.from_iterable(chunk)),
+        )
+
+
+def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
+    """End the open version of each number id at its time (one pipelined `executemany`)."""
+    if pairs:
+        connection.exec_driver_sql(
+            "UPDATE phone_number_versions SET valid_to = %s "
+            "WHERE number_id = %s AND valid_to IS NULL",
+            [(at, number_id) for number_id, at in pairs],
+        )
 
 
 def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:

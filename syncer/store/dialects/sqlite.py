@@ -58,16 +58,53 @@ def money(value: Decimal | None) -> float | None:
 def insert(
     connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
+    _insert_many(connection, table, columns, rows, "")
+
+
+def overwrite(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    updated: Sequence[str],
+) -> None:
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column)."""
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
+    _insert_many(connection, table, columns, rows, f" ON CONFLICT (id) DO UPDATE SET {assignments}")
+
+
+def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
+    """End the open version of each number id at its time: one statement per time."""
+    by_time: dict[Any, list[int]] = {}
+    for number_id, at in pairs:
+        by_time.setdefault(at, []).append(number_id)
+    for at, ids in by_time.items():
+        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+            chunk = ids[start : start + _ROWS_PER_STATEMENT]
+            connection.exec_driver_sql(
+                "UPDATE phone_number_versions SET valid_to = ? WHERE number_id IN "
+                f"({', '.join('?' * len(chunk))}) AND valid_to IS NULL",
+                (at, *chunk),
+            )
+
+
+def _insert_many(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    suffix: str,
+) -> None:
     if not rows:
         return
     width = len(columns)
     per_statement = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
     one = "(" + ", ".join("?" * width) + ")"
-    full = head + ", ".join([one] * per_statement)
+    full = head + ", ".join([one] * per_statement) + suffix
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        sql = full if len(chunk) == per_statement else head + ", ".join([one] * len(chunk))
+        sql = full if len(chunk) == per_statement else head + ", ".join([one] * len(chunk)) + suffix
         connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
