@@ -39,13 +39,9 @@ class SyncerGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_ACCOUNT_FAILED)
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
-            from syncer.logs import redact
-
             _report_error(
                 ctx,
-                redact(
-                    f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-                ),
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                 EXIT_ACCOUNT_FAILED,
             )
 
@@ -56,11 +52,13 @@ def _debug(ctx: click.Context) -> bool:
 
 
 def _report_error(ctx: click.Context, message: str, code: int) -> None:
+    from syncer.secrets import scrub
+
     if _debug(ctx):
         import traceback
 
-        traceback.print_exc()
-    for line in message.splitlines():
+        click.echo(scrub(traceback.format_exc()).rstrip("\n"), err=True)
+    for line in scrub(message).splitlines():
         click.echo(f"error: {line}", err=True)
     ctx.exit(code)
 
@@ -164,7 +162,7 @@ def sync(
     if warning:
         click.echo(warning, err=True)
     chosen = resolve_accounts(config, accounts)
-    options = SyncOptions(allow_mass_release=allow_mass_release)
+    options = SyncOptions(allow_mass_release=allow_mass_release, log_failures=False)
     if sys.stderr.isatty():
         from syncer.console import TerminalProgress
 

@@ -65,3 +65,13 @@ class AccountBusyError(SyncerError):
         super().__init__(
             f"{account}: skipped: another syncer process is syncing this account right now"
         )
+
+
+class LockLostError(SyncerError):
+    """The run can no longer prove it holds the account's writer lock (the database session
+    holding it ended, or was replaced): it stops writing at once, and releases nothing."""
+
+    def __init__(self, account: str, detail: str) -> None:
+        self.account = account
+        self.detail = f"lost the account's writer lock: {detail}; stopped writing, nothing released"
+        super().__init__(f"{account}: {self.detail}")
