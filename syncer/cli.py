@@ -350,8 +350,9 @@ def status(
     A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
     not, 2 for a config or database error. Reads only the database: no API keys needed.
     """
-    from syncer.config import load_config
+    from syncer.config import known_keys, load_config
     from syncer.schedule import parse_duration
+    from syncer.secrets import register_secrets
     from syncer.status import collect_status, report_json, report_table
 
     age = None
@@ -361,6 +362,7 @@ def status(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-age") from None
     config = load_config(_config_file(ctx, config_file))
+    register_secrets(known_keys(config))  # hidden in the errors shown, should any show one
     report = collect_status(config, accounts, max_age=age)
     click.echo(report_json(report) if output_format == "json" else report_table(report))
     ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
@@ -404,9 +406,12 @@ TIMEZONE_HELP = (
 
 
 def _database_url(ctx: click.Context, config_file: str | None) -> str:
-    from syncer.config import load_config
+    from syncer.config import known_keys, load_config
+    from syncer.secrets import register_secrets
 
-    return load_config(_config_file(ctx, config_file), required=False).database_url
+    config = load_config(_config_file(ctx, config_file), required=False)
+    register_secrets(known_keys(config))  # hidden in what the report shows, should it show any
+    return config.database_url
 
 
 @report.command("costs")

@@ -271,7 +271,10 @@ def base_url_problem(url: str, *, allow_http: bool) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http(s) URL"
     if parts.query or parts.fragment:
-        return f"{url!r}: give the URL without a query (?...) or fragment (#...)"
+        return (
+            "holds a query (?...) or fragment (#...): give base_url without them (the URL is "
+            "not shown: a query may hold a secret)"
+        )
     if port == 0:
         return f"{url!r}: port 0 is not a port"
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
@@ -376,6 +379,17 @@ def resolve_accounts(
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def known_keys(config: Config, environ: dict[str, str] | None = None) -> list[str]:
+    """The API keys this config names and the environment holds (for the scrubber of a
+    command that does not use them, such as a report: it hides them if they show)."""
+    env = os.environ if environ is None else environ
+    keys = [a.api_key.get_secret_value() for a in config.accounts if a.api_key is not None]
+    keys += [
+        env[a.api_key_env] for a in config.accounts if a.api_key_env and env.get(a.api_key_env)
+    ]
+    return keys
 
 
 def inline_key_warning(config: Config) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from syncer.config import AccountConfig, Config
 from syncer.errors import UsageError
 from syncer.records import RELEASED
 from syncer.schedule import schedule_or_default
+from syncer.secrets import scrub
 from syncer.store.models import RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, PhoneNumber, SyncRun
 
 MAX_AGE_PERIODS = 3
@@ -151,7 +152,10 @@ def _latest_run(connection: Connection, account: AccountConfig, *where: Any) -> 
         .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
         .limit(1)
     ).first()
-    return RunSummary(*row) if row is not None else None
+    if row is None:
+        return None
+    summary = RunSummary(*row)
+    return replace(summary, error=scrub(summary.error)) if summary.error else summary
 
 
 def _reading(engine: Engine) -> Connection:

@@ -19,6 +19,7 @@ from syncer.reports.costs import split_list
 from syncer.reports.periods import iso, local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading
+from syncer.secrets import scrub
 from syncer.store.models import SyncRun
 
 sync_runs = cast(Table, SyncRun.__table__)
@@ -154,7 +155,7 @@ def runs_report(engine: Engine, request: RunsRequest) -> RunsReport:
             status=row.status,
             listing_complete=bool(row.listing_complete),
             counts={name: int(getattr(row, name)) for name in COUNTS},
-            error=row.error,
+            error=scrub(row.error) if row.error else None,
         )
         for row in rows
     ]

@@ -126,6 +126,9 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up on a reply it will not read to the end is the point."""
+
 
 class HostileProvider:
     """`with HostileProvider(respond) as server:` serves at `server.url`."""
