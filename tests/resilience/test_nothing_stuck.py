@@ -149,9 +149,9 @@ def test_text_fields_are_bounded_by_the_columns_they_land_in() -> None:
     from syncer.providers import fields
 
     columns = PhoneNumber.__table__.c
-    assert fields.FRIENDLY_NAME_LENGTH == columns.friendly_name.type.length
-    assert fields.REGION_LENGTH == columns.region.type.length
-    assert fields.NUMBER_TYPE_LENGTH == columns.number_type.type.length
-    assert fields.ASSIGNED_TO_LENGTH == columns.assigned_to.type.length
+    assert columns.friendly_name.type.length == fields.FRIENDLY_NAME_LENGTH
+    assert columns.region.type.length == fields.REGION_LENGTH
+    assert columns.number_type.type.length == fields.NUMBER_TYPE_LENGTH
+    assert columns.assigned_to.type.length == fields.ASSIGNED_TO_LENGTH
     assert columns.external_id.type.length == 64  # RINGYO_ID_PATTERN: at most 64
     assert columns.e164.type.length >= 16  # "+" and 15 digits
