@@ -227,7 +227,8 @@ class ApiClient:
             self._clock.sleep(delay)
         raise ProviderError(
             self.account,
-            f"{self.provider} kept failing: {last_problem} on {attempts} attempts at {url}",
+            f"{self.provider} kept failing: {last_problem} on {attempts} "
+            f"attempt{'s' if attempts != 1 else ''} at {url}",
         )
 
     def url_of(self, path: str) -> str:
@@ -242,15 +243,21 @@ class ApiClient:
         """The parsed body, or a `_Retry`; raises for what retrying cannot fix. `refused`:
         how many earlier attempts found the connection refused."""
         deadline = self._clock.monotonic() + self.policy.deadline
-        _deadline.until = time.monotonic() + self.policy.deadline
+        _deadline.until = until = time.monotonic() + self.policy.deadline
+        late = f"no complete answer within the {self.policy.deadline:g}s request deadline"
         try:
             with self._client.stream("GET", path, params=dict(params)) as response:
                 return self._answer(response, url, deadline, attempt)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() < until:
+                return self._transport_failure(exc, url, attempt, refused)
+            self._observe(type(exc).__name__, attempt)
+            return _Retry(f"{late} ({type(exc).__name__})")
         except httpx.TransportError as exc:
             return self._transport_failure(exc, url, attempt, refused)
         except _DeadlinePassed:
             self._observe("DeadlineExceeded", attempt)
-            return _Retry(f"no complete answer within the {self.policy.deadline:g}s deadline")
+            return _Retry(late)
         finally:
             _deadline.until = None
 
