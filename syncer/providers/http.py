@@ -204,7 +204,7 @@ class ApiClient:
             if outcome.refused and refused >= self.policy.refused_attempts:
                 raise ProviderError(
                     self.account,
-                    f"{url} refused the connection on {refused} attempts ({last_problem}); "
+                    f"{url} refused the connection on {refused} attempts: {last_problem}; "
                     "check base_url, or whether the provider is up",
                 )
             if attempt == self.policy.max_attempts:
@@ -323,7 +323,7 @@ class ApiClient:
         kind = classify_network_error(exc)
         if kind == "refused":
             self._observe(name, attempt, final=refused + 1 >= self.policy.refused_attempts)
-            return _Retry(f"connection refused ({detail})", refused=True)
+            return _Retry(f"{name} ({detail})", refused=True)
         if kind == "transient":
             self._observe(name, attempt)
             return _Retry(f"{name} ({detail})")
