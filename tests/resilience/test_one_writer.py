@@ -10,9 +10,6 @@ lock, release nothing; B's state must stand, with unbroken history.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,40 +191,42 @@ def _now() -> Any:
 
 
 def test_a_lock_lost_at_the_end_is_printed_and_recorded_as_failed(
-    server_engine: Engine, tmp_path: Path
+    server_engine: Engine, tmp_path: Path, keep_logging: None
 ) -> None:
-    """`syncer sync` in its own process; its lock session is ended while the last page is
-    held back (nothing on that page needs writing). Before, the run wrote `succeeded` and
-    then failed giving the lock back, so it printed one thing and recorded another. Now the
-    printed line, the exit code and the row all say failed, and why."""
+    """`syncer sync`; its lock session is ended while the last page is held back (nothing on
+    that page needs writing). Before, the run wrote `succeeded` and then failed giving the
+    lock back, so it printed one thing and recorded another. Now the printed line, the exit
+    code and the row all say failed, and why."""
     engine = server_engine
     items = [ringyo_item(n) for n in range(1, 151)]  # pages at cursor None and "100"
     listing = HeldListing(items, hold_cursor="100")
     url = engine.url.render_as_string(hide_password=False)
+    outcome: dict[str, Any] = {}
     with HostileProvider(listing) as server:
         config = tmp_path / "syncer.toml"
         config.write_text(
             f'database_url = "{url}"\nmax_attempts = 2\n[[accounts]]\nname = "ringyo-held"\n'
             f'provider = "ringyo"\napi_key_env = "HELD_KEY"\nbase_url = "{server.url}"\n'
         )
-        env = {**os.environ, "HELD_KEY": "held_key_0123456789", "PYTHONPATH": str(REPO)}
-        env.pop("SYNCER_DATABASE_URL", None)
-        command = [sys.executable, "-m", "syncer", "--config", str(config), "sync"]
-        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-        assert first.returncode == 0, first.stderr
+        env = {"HELD_KEY": "held_key_0123456789", "SYNCER_DATABASE_URL": None}
+        args = ["--config", str(config), "sync"]
+        first = CliRunner().invoke(main, args, env=env)
+        assert first.exit_code == 0, first.output
         listing.armed = True
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        sync = threading.Thread(
+            target=lambda: outcome.update(result=CliRunner().invoke(main, args, env=env))
         )
+        sync.start()
         assert listing.reached.wait(30)
         end_session(engine, "ringyo-held")
         listing.release.set()
-        stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1, stdout + stderr
-    [line] = stdout.splitlines()
+        sync.join(60)
+    result = outcome["result"]
+    assert result.exit_code == 1, result.output
+    [line] = result.stdout.splitlines()
     assert line.startswith("ringyo-held: failed")
     assert LOST in line
-    assert "Traceback" not in stderr
+    assert "Traceback" not in result.output
     with engine.connect() as connection:
         row = connection.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).one()
     assert row.status == "failed"
