@@ -16,8 +16,9 @@ content hashes of the tracked fields:
 Each page is one short transaction, so a kill at any moment leaves every number with exactly
 one open version, and the next run picks up where the truth is. Only after a *complete*
 listing are the stored numbers it lacks released, in batches, and only when they are at most
-`max_release_fraction` of the numbers that were live before the run began (`release_guard`:
-numbers the run itself created never dilute it), unless `allow_mass_release`.
+`max_release_fraction` of the numbers the account held before the run began
+(`syncer.release_guard`: numbers the run itself created never dilute it), unless
+`allow_mass_release`.
 
 One writer: the run does all its work on the database session that holds the account's
 writer lock (`syncer.store.locks.AccountLock`), and every write transaction proves that the
@@ -43,9 +44,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
-from syncer.errors import AccountBusyError, LockLostError, ProviderError, SyncerError
+from syncer.errors import (
+    AccountBusyError,
+    LockLostError,
+    ProviderError,
+    SyncerError,
+    lost_lock_message,
+)
 from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
 from syncer.records import RELEASED, NumberRecord, state_hash
+from syncer.release_guard import HeldBefore, held_before_the_run, release_guard
 from syncer.secrets import scrub
 from syncer.store import writes
 from syncer.store.engine import first_line, in_transaction
@@ -63,23 +71,6 @@ SKIPPED = "skipped"
 
 class SyncInterrupted(SyncerError):
     """A stop was requested (SIGTERM, Ctrl-C) while the account was being synced."""
-
-
-def release_guard(missing: int, live_before: int, fraction: float) -> str | None:
-    """Why releasing `missing` numbers would be a mass release, or None when it is not.
-
-    `live_before` counts the numbers that were live (within the listing's scope) before the
-    run wrote anything: a listing of entirely different numbers (another account's key, a
-    provider that re-keyed) creates as many as it misses, and those must not make the
-    missing ones look like a small share.
-    """
-    if missing == 0 or missing <= fraction * live_before:
-        return None
-    return (
-        f"mass release guard: the listing lacks {missing} of the {live_before} numbers live "
-        f"before this run (more than {fraction:.0%}), so none were released; if they really "
-        "are gone, run once with --allow-mass-release"
-    )
 
 
 @dataclass
@@ -229,7 +220,9 @@ class AccountSync:
         try:
             listing = self.client.listing()
             scope = listing.release_scope
-            live_before = lock.read(partial(self._count_live_before, scope=scope))
+            live_before = lock.read(
+                partial(held_before_the_run, provider=self.provider, account=self.name, scope=scope)
+            )
             self._write_pages(lock, listing)
             outcome = listing.outcome
             result.complete = outcome.complete
@@ -247,6 +240,10 @@ class AccountSync:
             lock.prove()  # the run ends holding the lock, or it did not end as it says
             result.status = RUN_FAILED if any("mass release" in n for n in notes) else RUN_SUCCEEDED
             result.error = "; ".join(notes) or None
+        except LockLostError as exc:
+            result.error = exc.detail
+            if self.counts.released:  # released in batches that each proved the lock first
+                result.error = lost_lock_message(exc.cause, released=self.counts.released)
         except (SyncerError, SQLAlchemyError) as exc:
             result.error = _run_error(exc, self.name)
         except Exception as exc:
@@ -254,12 +251,6 @@ class AccountSync:
             result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"
         self._finish(result)
         return result
-
-    def _count_live_before(self, connection: Connection, scope: dict[str, str]) -> LiveBefore:
-        """The numbers the release guard measures against, counted before any page is written."""
-        confirmed_by = writes.last_success_finished(connection, self.provider, self.name)
-        count = writes.count_live(connection, self.provider, self.name, scope, confirmed_by)
-        return LiveBefore(count, confirmed_by)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -420,12 +411,12 @@ class AccountSync:
     # -- releases ---------------------------------------------------------------------------
 
     def _release_missing(
-        self, lock: AccountLock, listing: Listing, scope: dict[str, str], before: LiveBefore
+        self, lock: AccountLock, listing: Listing, scope: dict[str, str], before: HeldBefore
     ) -> str | None:
         """Release the live numbers a complete listing lacks; returns why not, if it did not.
 
         The guard weighs the missing numbers the account held before this run (see
-        `LiveBefore`) against how many it held; numbers never confirmed by a successful run
+        `HeldBefore`) against how many it held; numbers never confirmed by a successful run
         (created by refused runs since) are released along with the rest when it passes."""
         at = self.clock.now()
 
@@ -502,18 +493,6 @@ class AccountSync:
         result.duration = time.monotonic() - self._began
         level = logging.INFO if result.ok or not self.options.log_failures else logging.WARNING
         log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_finished"))
-
-
-@dataclass(frozen=True)
-class LiveBefore:
-    """What the account held before the run wrote anything: `count` live numbers (within the
-    listing's scope) that the account's last successful run had already seen (`confirmed_by`
-    its end; every live number when no run of the account ever succeeded). Numbers created
-    since by runs that failed (a run refused by the guard itself, say) are left out, so the
-    same mistake is refused on every run, not only the first."""
-
-    count: int
-    confirmed_by: datetime | None
 
 
 def _run_error(exc: BaseException, account: str) -> str:

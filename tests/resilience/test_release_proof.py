@@ -22,10 +22,10 @@ from sqlalchemy import Engine, select
 
 from syncer.cli import main
 from syncer.config import load_config
+from syncer.release_guard import release_guard
 from syncer.simulator import SimulatorServer, World
 from syncer.store.engine import make_engine
 from syncer.store.models import PhoneNumber
-from syncer.sync import release_guard
 from tests.conftest import FakeClock
 from tests.fakes import ringyo_item, tryvox_item
 from tests.invariants import assert_history_invariants
@@ -141,9 +141,9 @@ def test_a_provider_that_rekeys_every_number_releases_nothing(engine: Engine) ->
 
 
 def test_the_guard_weighs_the_numbers_held_before_the_run() -> None:
-    assert release_guard(missing=0, live_before=0, fraction=0.5) is None
-    assert release_guard(missing=5, live_before=10, fraction=0.5) is None
-    refusal = release_guard(missing=6, live_before=10, fraction=0.5)
+    assert release_guard(missing=0, held_before=0, fraction=0.5) is None
+    assert release_guard(missing=5, held_before=10, fraction=0.5) is None
+    refusal = release_guard(missing=6, held_before=10, fraction=0.5)
     assert refusal is not None
     assert "lacks 6 of the 10 numbers live before this run" in refusal
 
