@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 from syncer.secrets import register_secrets, scrub
+from syncer.timestamps import iso_z_millis, iso_z_seconds
 
 __all__ = ["redact", "register_secrets", "setup_logging"]
 
@@ -22,10 +22,10 @@ redact = scrub  # the name the rest of syncer has used for it
 
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)sZ %(levelname)-7s %(message)s")
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return iso_z_seconds(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -47,8 +47,7 @@ _EXTRA_KEYS = (
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": iso_z_millis(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

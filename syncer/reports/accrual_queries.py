@@ -9,7 +9,8 @@ are:
   and currency;
 - `changes`: the version starts that change a number's rate, per month and kind of change
   (what it was before and after), with how many and how far into the month, in total;
-- `setups`: setup fees per month of `provider_created_at`, once per number and rental;
+- `setups`: setup fees per month of `provider_created_at`, once per number and rental, in
+  the months syncer mirrored the number's account (see `setups`);
 - `rate_at`: the numbers per fee in a billable status just before an instant (the rate the
   current month would go on at).
 
@@ -288,8 +289,21 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
 
 def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]:
     """Setup fees by month of `provider_created_at`, once per number and creation time, of
-    the numbers syncer had seen by `now` (so a past `now` reproduces a past report)."""
+    the numbers syncer had seen by `now` (so a past `now` reproduces a past report).
+
+    Only months that end after the account's first sighting count: like the monthly fees,
+    what came before the mirror is not reconstructed, so the month before an account's
+    first sync accrues nothing and its first month's change invents no setup-fee drop."""
     before, table = versions.alias("before"), window.table
+    mirrored = (
+        select(
+            numbers.c.provider,
+            numbers.c.account,
+            func.min(numbers.c.first_seen_at).label("since"),
+        )
+        .group_by(numbers.c.provider, numbers.c.account)
+        .subquery("mirrored")
+    )
     query = (
         select(
             table.c.idx,
@@ -298,17 +312,26 @@ def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]
             money_sum(versions.c.setup_fee).label("amount"),
         )
         .select_from(
-            with_previous(before).join(
+            with_previous(before)
+            .join(
                 table,
                 and_(
                     versions.c.provider_created_at >= table.c.start_at,
                     versions.c.provider_created_at < table.c.end_at,
                 ),
             )
+            .join(
+                mirrored,
+                and_(
+                    mirrored.c.provider == numbers.c.provider,
+                    mirrored.c.account == numbers.c.account,
+                ),
+            )
         )
         .where(
             versions.c.provider_created_at >= window.start,
             versions.c.provider_created_at < window.end,
+            table.c.end_at > mirrored.c.since,
             versions.c.valid_from < now,
             versions.c.setup_fee.is_not(None),
             or_(

@@ -13,6 +13,8 @@
 - `periods_table(periods)`: a derived table of calendar periods (index and bounds) built
   from bound parameters, to GROUP BY month or day in the database without any dialect's
   date functions.
+- `to_the_second(column)`: a timestamp cut to the whole second, to order rows the way a
+  table shows them (to the second), with ties broken by the next sort keys.
 - `reading(engine)`: a read-only connection (on SQLite a deferred transaction, which takes
   no write lock, so reports never wait for, or block, a running sync).
 """
@@ -137,6 +139,33 @@ def _sqlite_micros(text: str) -> str:
         f"(CAST(strftime('%s', substr({text}, 1, 19)) AS INTEGER) * {MICRO_UNITS}"
         f" + CAST(substr({text}, 21, 6) AS INTEGER))"
     )
+
+
+class to_the_second(FunctionElement[Any]):
+    """A timestamp truncated to the second, as something that sorts like it: the times a
+    report shows are to the second, so rows that look simultaneous are ordered by the
+    report's next keys (account, number, id), not by invisible microseconds."""
+
+    type = NullType()
+    name = "to_the_second"
+    inherit_cache = True
+
+
+@compiles(to_the_second, "postgresql")
+def _to_the_second_postgresql(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('second', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(to_the_second, "mysql")
+@compiles(to_the_second, "mariadb")
+def _to_the_second_mysql(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"({column} - INTERVAL MICROSECOND({column}) MICROSECOND)"
+
+
+@compiles(to_the_second, "sqlite")
+def _to_the_second_sqlite(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 19)"
 
 
 def periods_table(periods: Sequence[Period], name: str = "periods") -> Subquery:

@@ -63,8 +63,12 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for `url`, configured for syncer's access pattern (see the module doc)."""
+def make_engine(url: str, *, pool_size: int = 8, create: bool = False) -> Engine:
+    """An engine for `url`, configured for syncer's access pattern (see the module doc).
+
+    A SQLite file that does not exist is created only with `create` (`syncer db upgrade`);
+    every other command refuses it with `DatabaseError`, so a mistyped path or the wrong
+    working directory leaves no empty database file behind."""
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -80,7 +84,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         "pool_pre_ping": backend != "sqlite",
     }
     if backend == "sqlite":
-        _check_sqlite_path(parsed.database)
+        _check_sqlite_path(parsed.database, create=create)
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         options.update(pool_size=pool_size, max_overflow=pool_size)
@@ -127,12 +131,17 @@ def _refuse_bad_options(engine: Engine) -> None:
             ) from None
 
 
-def _check_sqlite_path(database: str | None) -> None:
+def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    folder = Path(database).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise DatabaseError(f"SQLite database folder {str(folder)!r} does not exist")
+    path = Path(database).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise DatabaseError(f"SQLite database folder {str(path.parent)!r} does not exist")
+    if not create and not path.exists():
+        raise DatabaseError(
+            f"the SQLite database {str(path)!r} does not exist: run `syncer db upgrade` to "
+            "create it (or check database_url)"
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:
