@@ -191,7 +191,8 @@ def test_an_unsafe_base_url_is_refused_at_start(
     result = CliRunner().invoke(main, ["--config", str(path), "sync"], env={"K": "k_0123456789"})
     assert result.exit_code == 2, result.output
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: account 'r': base_url: ")
+    assert line.startswith(f"error: {path}:")
+    assert ": account 'r': base_url: " in line
     assert says in line
     assert "s3cr3t" not in result.output
     assert "tok3n" not in result.output
