@@ -42,13 +42,9 @@ class SyncerGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_ACCOUNT_FAILED)
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
-            from syncer.logs import redact
-
             _report_error(
                 ctx,
-                redact(
-                    f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-                ),
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                 EXIT_ACCOUNT_FAILED,
             )
 
@@ -59,11 +55,13 @@ def _debug(ctx: click.Context) -> bool:
 
 
 def _report_error(ctx: click.Context, message: str, code: int) -> None:
+    from syncer.secrets import scrub
+
     if _debug(ctx):
         import traceback
 
-        traceback.print_exc()
-    for line in message.splitlines():
+        click.echo(scrub(traceback.format_exc()).rstrip("\n"), err=True)
+    for line in scrub(message).splitlines():
         click.echo(f"error: {line}", err=True)
     ctx.exit(code)
 
@@ -176,7 +174,7 @@ def sync(
     from syncer.sync import SyncOptions, run_sync
 
     config, chosen = _accounts_to_run(ctx, config_file, accounts)
-    options = SyncOptions(allow_mass_release=allow_mass_release)
+    options = SyncOptions(allow_mass_release=allow_mass_release, log_failures=False)
     if sys.stderr.isatty():
         from syncer.console import TerminalProgress
 
@@ -391,10 +389,11 @@ def status(
     not, 2 for a config or database error. Reads only the database: no API keys needed.
     """
     from syncer.clock import SYSTEM_CLOCK
-    from syncer.config import load_config
+    from syncer.config import known_keys, load_config
     from syncer.reports import database, render
     from syncer.reports.status import account_status
     from syncer.schedule import parse_duration
+    from syncer.secrets import register_secrets
 
     age = None
     if max_age is not None:
@@ -403,6 +402,7 @@ def status(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-age") from None
     config = load_config(_config_file(ctx, config_file))
+    register_secrets(known_keys(config))  # hidden in the errors shown, should any show one
     with database(config.database_url) as engine:
         report = account_status(engine, config, now=SYSTEM_CLOCK.now(), names=accounts, max_age=age)
     render.write(report, output_format)
@@ -450,9 +450,12 @@ TIMEZONE_HELP = (
 
 
 def _database_url(ctx: click.Context, config_file: str | None) -> str:
-    from syncer.config import load_config
+    from syncer.config import known_keys, load_config
+    from syncer.secrets import register_secrets
 
-    return load_config(_config_file(ctx, config_file), required=False).database_url
+    config = load_config(_config_file(ctx, config_file), required=False)
+    register_secrets(known_keys(config))  # hidden in what the report shows, should it show any
+    return config.database_url
 
 
 @report.command("costs")

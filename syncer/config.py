@@ -13,6 +13,7 @@ API keys are held as `SecretStr`, so no repr, log line or error message ever sho
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,17 +31,20 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from syncer.errors import ConfigError
 from syncer.provider_facts import FACTS, PROVIDERS
+from syncer.records import check_fee
 from syncer.schedule import Schedule, parse_schedule
 from syncer.validation import dotted, field_problems
 
 DEFAULT_CONFIG_PATH = "syncer.toml"
 DEFAULT_DATABASE_URL = "sqlite:///syncer.db"
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # What an environment variable's name conventionally looks like (upper case, at most 40).
@@ -47,7 +52,8 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,39}$")
 
 
 def _exact_decimal(value: Any) -> Decimal:
-    """Fees are written as strings ("1.15") so they stay exact; floats are refused."""
+    """Fees are written as strings ("1.15") so they stay exact; floats are refused, and so is
+    any fee the database could not store exactly (`syncer.records.check_fee`)."""
     if isinstance(value, bool | float):
         raise ValueError(f'write the fee as a string, e.g. "{value}", so it stays exact')
     try:
@@ -56,7 +62,7 @@ def _exact_decimal(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a decimal amount") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{value!r} is not a non-negative amount")
-    return amount
+    return check_fee(amount)
 
 
 ExactFee = Annotated[Decimal, BeforeValidator(_exact_decimal)]
@@ -98,6 +104,8 @@ class AccountConfig(BaseModel):
     provider: Literal["ringyo", "tryvox"]  # the names in `provider_facts.PROVIDERS`
     api_key_env: str | None = None
     api_key: SecretStr | None = None
+    # Declared before base_url, whose check reads it.
+    allow_insecure_http: bool = False
     base_url: str | None = None
     account_id: str | None = None
     schedule: str | None = None
@@ -123,10 +131,13 @@ class AccountConfig(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/") if value else value
+    def _safe_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        problem = base_url_problem(value, allow_http=bool(info.data.get("allow_insecure_http")))
+        if problem is not None:
+            raise ValueError(problem)
+        return value.rstrip("/")
 
     @field_validator("schedule")
     @classmethod
@@ -194,7 +205,11 @@ class AccountConfig(BaseModel):
 
 
 class Config(BaseModel):
-    """The whole file, after validation. `source` is where it was read from (or None)."""
+    """The whole file, after validation. `source` is where it was read from (or None).
+
+    `request_timeout` bounds each socket operation of a request (connect, each read);
+    `request_deadline` the whole request, however slowly its answer trickles in;
+    `max_response_bytes` the body of one answer (reading stops past it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -202,6 +217,8 @@ class Config(BaseModel):
     max_release_fraction: float = Field(default=0.5, gt=0, le=1)
     parallel_accounts: int = Field(default=4, ge=1, le=64)
     request_timeout: float = Field(default=30.0, gt=0, le=600)
+    request_deadline: float = Field(default=120.0, gt=0, le=3600)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024, le=1 << 30)
     max_attempts: int = Field(default=6, ge=1, le=20)
     accounts: list[AccountConfig] = Field(default_factory=list)
     source: str | None = None
@@ -230,6 +247,55 @@ class ResolvedAccount:
     @property
     def provider(self) -> str:
         return self.config.provider
+
+
+def base_url_problem(url: str, *, allow_http: bool) -> str | None:
+    """What is wrong with `url` as a provider's base URL, or None.
+
+    The key goes in the `Authorization` header of every request, so: an http(s) URL to a
+    host; no credentials in it (they would replace the Bearer key, and be shown with the
+    URL); no query or fragment (paths are appended to it); and `https://`, unless the host is
+    this machine (loopback) or the account says `allow_insecure_http = true`. Messages never
+    repeat a URL that holds credentials.
+    """
+    if any(char.isspace() for char in url):
+        return "is not a URL (it holds whitespace)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if "@" in parts.netloc:
+        return (
+            "holds credentials (user:password@host): syncer sends the account's key as a "
+            "Bearer token; remove them from base_url (the URL is not shown here)"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    if parts.query or parts.fragment:
+        return (
+            "holds a query (?...) or fragment (#...): give base_url without them (the URL is "
+            "not shown: a query may hold a secret)"
+        )
+    if port == 0:
+        return f"{url!r}: port 0 is not a port"
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        return (
+            f"plain http:// to {parts.hostname} would send the API key unencrypted: use "
+            "https://, or set allow_insecure_http = true for this account if the network "
+            "between them is trusted"
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -340,6 +406,17 @@ def resolve_accounts(
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def known_keys(config: Config, environ: dict[str, str] | None = None) -> list[str]:
+    """The API keys this config names and the environment holds (for the scrubber of a
+    command that does not use them, such as a report: it hides them if they show)."""
+    env = os.environ if environ is None else environ
+    keys = [a.api_key.get_secret_value() for a in config.accounts if a.api_key is not None]
+    keys += [
+        env[a.api_key_env] for a in config.accounts if a.api_key_env and env.get(a.api_key_env)
+    ]
+    return keys
 
 
 def inline_key_warning(config: Config) -> str | None:

@@ -97,6 +97,7 @@ class LiveNumber(NamedTuple):
     id: int
     external_id: str
     e164: str
+    confirmed: bool = True  # held before the run (see `syncer.release_guard`)
 
 
 @dataclass(frozen=True)
@@ -104,33 +105,40 @@ class ReleasePlan:
     """The numbers a complete listing releases, or why it releases none (`blocked`)."""
 
     release: list[int]
-    live_before: int
     blocked: str | None = None
 
 
 def plan_release(
     candidates: Sequence[LiveNumber],
-    protects: Callable[[str, str], bool],
+    protects: Callable[[str], bool],
     *,
-    live_before: int,
+    held_before: int,
     max_fraction: float,
     allow_mass_release: bool,
 ) -> ReleasePlan:
     """Which `candidates` (live numbers the listing may not have shown) are gone.
 
-    A candidate the listing `protects` (seen, or standing behind a rejected item) stays. When
-    the rest exceed `max_fraction` of the numbers live before the run, none is released
-    (unless `allow_mass_release`), and `blocked` says why.
+    A candidate the listing `protects` (seen, or named by a rejected item) stays. When the
+    rest that the account held before the run exceed `max_fraction` of the `held_before`
+    numbers, none is released (unless `allow_mass_release`) and `blocked` says why
+    (`release_guard`).
     """
-    missing = [number.id for number in candidates if not protects(number.external_id, number.e164)]
+    missing = [number for number in candidates if not protects(number.external_id)]
     if not missing:
-        return ReleasePlan([], live_before)
-    if len(missing) > max_fraction * live_before and not allow_mass_release:
-        return ReleasePlan(
-            [],
-            live_before,
-            f"mass release guard: the listing lacks {len(missing)} of {live_before} live numbers "
-            f"(more than {max_fraction:.0%}), so none were released; if they really are gone, "
-            "run once with --allow-mass-release",
-        )
-    return ReleasePlan(missing, live_before)
+        return ReleasePlan([])
+    refusal = release_guard(sum(n.confirmed for n in missing), held_before, max_fraction)
+    if refusal and not allow_mass_release:
+        return ReleasePlan([], refusal)
+    return ReleasePlan([number.id for number in missing])
+
+
+def release_guard(missing: int, held_before: int, fraction: float) -> str | None:
+    """Why releasing `missing` of the `held_before` numbers would be a mass release, or None
+    when at most `fraction` of them are missing."""
+    if missing == 0 or missing <= fraction * held_before:
+        return None
+    return (
+        f"mass release guard: the listing lacks {missing} of the {held_before} numbers live "
+        f"before this run (more than {fraction:.0%}), so none were released; if they really "
+        "are gone, run once with --allow-mass-release"
+    )

@@ -1,22 +1,30 @@
-"""Where it is decided: list an account, compare with what is stored, write the differences.
+"""Where a run is orchestrated: list an account, compare with what is stored, write the
+differences, release what a complete listing proves gone, record how it ended.
 
-For each page of a listing, the engine looks up the page's numbers in one query and compares
-content hashes of the tracked fields:
+The decisions are `syncer.decide`'s (pure); the rows are `syncer.store.history`'s; the run's
+own row is the ledger's (`syncer.store.writes`). A run:
 
-- a number not stored yet is inserted, with its first version and a status change from null;
-- a changed number (or one coming back after a release) is overwritten, its current version
-  closed and a new one opened at the time the page arrived, plus a status change when the
-  status moved;
-- an unchanged number costs no write, except that `last_seen_at` is refreshed once it is
-  more than `LAST_SEEN_REFRESH` old (so an unchanged world changes no row between syncs a
-  day apart, and `last_seen_at` stays true to the day);
-- a rejected item is stored in `rejected_records`; its number, if known, keeps its last
-  good state and is not released.
+1. reads the account's stored state once: its live numbers' fingerprints (what the provider
+   last sent for each) and counts;
+2. lists the account: an item whose fingerprint is stored is unchanged and is not even
+   validated; the rest become records (or rejections);
+3. writes the pages a few at a time: each batch is one transaction that looks up its
+   records' stored numbers, compares content hashes (`diff_page`: new, changed, only a new
+   fingerprint, unchanged), writes the differences with the batch's rejections, and records
+   the run's counts so far. An unchanged number costs no write, except that `last_seen_at`
+   is refreshed once it is more than `LAST_SEEN_REFRESH` old;
+4. after a *complete* listing, counts first: if every live number was shown, nothing is
+   missing; otherwise the live numbers not shown are read and those not protected by the
+   listing are released in batches, unless that would be more than `max_release_fraction` of
+   the numbers held before the run (`syncer.release_guard`), unless `allow_mass_release`.
 
-Each page is one short transaction, so a kill at any moment leaves every number with exactly
-one open version, and the next run picks up where the truth is. Only after a *complete*
-listing are the stored numbers it lacks released, in batches, and only when they are at most
-`max_release_fraction` of the account's live numbers (unless `allow_mass_release`).
+One writer: the run does all its work on the database session that holds the account's
+writer lock (`syncer.store.locks.AccountLock`), and every write transaction proves that the
+session still holds it. A run that lost it stops at once, releases nothing more, and records
+itself as failed, saying so. The run's row is written last, on a fresh connection (touching
+only that row), and what the run returns is what the row says. A kill at any moment leaves
+whole batches written, every number with exactly one open version, and the next run
+converges to the truth.
 """
 
 from __future__ import annotations
@@ -37,14 +45,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
 from syncer.decide import PageDiff, diff_page, plan_release
-from syncer.errors import AccountBusyError, SyncerError
+from syncer.errors import (
+    AccountBusyError,
+    LockLostError,
+    ProviderError,
+    SyncerError,
+    lost_lock_message,
+)
 from syncer.providers import KnownFingerprints, Listing, Page, ProviderClient, RetryPolicy
+from syncer.release_guard import HeldBefore, held_before_the_run
+from syncer.secrets import scrub
 from syncer.store import writes
 from syncer.store.dialects import for_connection
-from syncer.store.engine import first_line, in_transaction, read_transaction
+from syncer.store.engine import first_line, in_transaction
 from syncer.store.history import AccountHistory, AccountState, build_indexes, prepare_indexes
-from syncer.store.locks import account_lock
+from syncer.store.locks import AccountLock, account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
+from syncer.store.storable import storable_rejection
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +138,13 @@ class NoProgress:
 
 @dataclass
 class SyncOptions:
+    """`log_failures`: log a failed run's line at warning level (the daemon's log is all it
+    shows); `syncer sync` prints every result itself, so it logs them at info level, and a
+    failure is shown once."""
+
     allow_mass_release: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    log_failures: bool = True
 
 
 @dataclass
@@ -186,20 +208,21 @@ class AccountSync:
         self._began = time.monotonic()
         result = AccountResult(self.name, self.provider, SKIPPED, started_at=started)
         try:
-            with account_lock(self.engine, self.name):
-                result = self._run_locked(started)
+            with account_lock(self.engine, self.name) as lock:
+                result = self._run_locked(lock, started)
         except AccountBusyError as exc:
             result.error = str(exc)
             log.info("%s", exc, extra=log_fields(result, "run_skipped"))
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, LockLostError) as exc:  # before the run's row was written
             result.status = RUN_FAILED
-            result.error = f"database error: {first_line(exc)}"
-            log.error("%s: %s", self.name, result.error, extra=log_fields(result, "run_failed"))
+            result.error = scrub(_run_error(exc, self.name))
+            level = logging.WARNING if self.options.log_failures else logging.INFO
+            log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_failed"))
         result.duration = time.monotonic() - self._began
         self.progress.finished(result)
         return result
 
-    def _run_locked(self, started: datetime) -> AccountResult:
+    def _run_locked(self, lock: AccountLock, started: datetime) -> AccountResult:
         def begin(connection: Connection) -> int:
             stale = writes.close_stale_runs(connection, self.provider, self.name, started)
             if stale:
@@ -208,21 +231,28 @@ class AccountSync:
                 )
             return writes.start_run(connection, self.provider, self.name, started)
 
-        self.run_id = in_transaction(self.engine, begin, what=f"{self.name}: start run")
+        self.run_id = lock.write(begin, what=f"{self.name}: start run")
         self.history = AccountHistory(self.provider, self.name, self.run_id)
         self.progress.started(self.name)
         result = AccountResult(
             self.name, self.provider, RUN_FAILED, self.counts, self.run_id, started_at=started
         )
         try:
-            with self.engine.connect() as connection, read_transaction(connection):
-                self.state = self.history.read_state(
-                    connection, self.clock.now() - LAST_SEEN_REFRESH
-                )
+            self.state = lock.read(
+                partial(self.history.read_state, stale_before=self.clock.now() - LAST_SEEN_REFRESH)
+            )
             known = KnownFingerprints.from_bytes(self.state.fingerprints)
             self.state.fingerprints = bytearray()
             listing = self.client.listing(known=known)
-            self._write_pages(listing)
+            held_before = lock.read(
+                partial(
+                    held_before_the_run,
+                    provider=self.provider,
+                    account=self.name,
+                    scope=listing.release_scope,
+                )
+            )
+            self._write_pages(lock, listing)
             outcome = listing.outcome
             result.complete = outcome.complete
             notes = []
@@ -232,16 +262,19 @@ class AccountSync:
                 notes.append(f"nothing released: {outcome.release_blocked}")
                 result.complete = False
             else:
-                guard = self._release_missing(listing, outcome.release_scope)
+                guard = self._release_missing(lock, listing, outcome.release_scope, held_before)
                 if guard:
                     notes.append(guard)
                     result.complete = False
+            lock.prove()  # the run ends holding the lock, or it did not end as it says
             result.status = RUN_FAILED if any("mass release" in n for n in notes) else RUN_SUCCEEDED
             result.error = "; ".join(notes) or None
-        except SyncerError as exc:
-            result.error = str(exc)
-        except SQLAlchemyError as exc:  # the database failed, not syncer: one line, no traceback
-            result.error = f"database error: {first_line(exc)}"
+        except LockLostError as exc:
+            result.error = exc.detail
+            if self.counts.released:  # released in batches that each proved the lock first
+                result.error = lost_lock_message(exc.cause, released=self.counts.released)
+        except (SyncerError, SQLAlchemyError) as exc:
+            result.error = _run_error(exc, self.name)
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
             result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"
@@ -250,7 +283,7 @@ class AccountSync:
 
     # -- pages ------------------------------------------------------------------------------
 
-    def _write_pages(self, listing: Listing) -> None:
+    def _write_pages(self, lock: AccountLock, listing: Listing) -> None:
         """Compare and write several pages per transaction.
 
         A batch is written once it holds `BATCH_ROWS` records to compare or is
@@ -261,28 +294,25 @@ class AccountSync:
         pages = listing.pages()
         batch = WriteBatch()
         try:
-            with self.engine.connect() as connection:
-                for page in pages:
-                    if self.options.stop.is_set():
-                        raise SyncInterrupted(
-                            f"{self.name}: interrupted by a stop request before the listing ended"
-                        )
-                    self._compare(connection, listing, page, batch)
-                    self.counts.pages = listing.pages_fetched
-                    batch.counts.pages = listing.pages_fetched
-                    self.progress.advanced(self.name, self.counts, listing.expected_total)
-                    if self._batch_due(batch):
-                        self._flush(connection, listing, batch)
-                        batch = WriteBatch()
-                self._flush(connection, listing, batch)
+            for page in pages:
+                if self.options.stop.is_set():
+                    raise SyncInterrupted(
+                        f"{self.name}: interrupted by a stop request before the listing ended"
+                    )
+                self._compare(page, batch)
+                self.counts.pages = listing.pages_fetched
+                batch.counts.pages = listing.pages_fetched
+                self.progress.advanced(self.name, self.counts, listing.expected_total)
+                if self._batch_due(batch):
+                    self._flush(lock, listing, batch)
+                    batch = WriteBatch()
+            self._flush(lock, listing, batch)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()
 
-    def _compare(
-        self, connection: Connection, listing: Listing, page: Page, batch: WriteBatch
-    ) -> None:
+    def _compare(self, page: Page, batch: WriteBatch) -> None:
         """Add one page to `batch`, counting what needs no comparison: the items seen, the
         unchanged ones (their fingerprint is stored), the rejections."""
         rejection_rows, rejected = self._rejection_rows(page)
@@ -301,7 +331,7 @@ class AccountSync:
             return True
         return bool(batch.pages) and time.monotonic() - batch.started >= BATCH_SECONDS
 
-    def _flush(self, connection: Connection, listing: Listing, batch: WriteBatch) -> None:
+    def _flush(self, lock: AccountLock, listing: Listing, batch: WriteBatch) -> None:
         """Compare `batch`'s records with the store and write the differences, with the run's
         counts so far, in one transaction (retried whole after a deadlock)."""
         progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
@@ -329,7 +359,7 @@ class AccountSync:
             writes.update_run(connection, self.run_id, **totals.as_dict())
             return found, diffs
 
-        found, diffs = in_transaction(connection, write, what=f"{self.name}: pages")
+        found, diffs = lock.write(write, what=f"{self.name}: pages")
         for diff in diffs:  # shown, though not unchanged: not a release candidate
             for fingerprint in diff.matched_fingerprints:
                 listing.known.discard(fingerprint)
@@ -364,15 +394,15 @@ class AccountSync:
             if identity in self._rejection_keys or identity in identities:
                 continue  # the same unreadable item again, in a second pass of this run
             identities.append(identity)
-            external_id = rejection.external_id[:255] if rejection.external_id else None
+            stored = storable_rejection(rejection)
             rows.append(
                 {
                     "sync_run_id": self.run_id,
                     "provider": self.provider,
                     "account": self.name,
-                    "external_id": external_id,
-                    "reason": rejection.reason,
-                    "payload": rejection.payload,
+                    "external_id": stored.external_id,
+                    "reason": stored.reason,
+                    "payload": stored.payload,
                     "rejected_at": page.received_at,
                 }
             )
@@ -380,34 +410,42 @@ class AccountSync:
 
     # -- releases ---------------------------------------------------------------------------
 
-    def _release_missing(self, listing: Listing, scope: dict[str, str]) -> str | None:
+    def _release_missing(
+        self, lock: AccountLock, listing: Listing, scope: dict[str, str], before: HeldBefore
+    ) -> str | None:
         """Release the live numbers a complete listing lacks; returns why not, if it did not.
 
         Counts first: when every live number with a fingerprint was shown by the listing
         (none is left untaken in `listing.known`) and none lacks a fingerprint, nothing is
         missing and the store is not read. Otherwise the live numbers that may be missing are
-        read, and those the listing does not protect are released (`plan_release`).
+        read, and those the listing does not protect are released (`plan_release`), unless
+        the guard refuses: it weighs the missing numbers the account held before this run
+        (see `syncer.release_guard`) against how many it held.
         """
         at = self.clock.now()
         if not listing.known.remaining() and not self.state.unfingerprinted:
             return None
         unseen = listing.known.untaken()
-        with self.engine.connect() as connection, read_transaction(connection):
-            candidates = self.history.release_candidates(connection, scope, unseen)
+        candidates = lock.read(
+            partial(
+                self.history.release_candidates,
+                scope=scope,
+                unseen=unseen,
+                confirmed_by=before.confirmed_by,
+            )
+        )
         plan = plan_release(
             candidates,
             listing.protects,
-            live_before=self.state.live,
+            held_before=before.count,
             max_fraction=self.release_fraction,
             allow_mass_release=self.options.allow_mass_release,
         )
         if plan.blocked:
-            log.error("%s: %s", self.name, plan.blocked)
             return plan.blocked
         for start in range(0, len(plan.release), RELEASE_BATCH):
             batch = plan.release[start : start + RELEASE_BATCH]
-            self.counts.released += in_transaction(
-                self.engine,
+            self.counts.released += lock.write(
                 partial(self.history.release, number_ids=batch, at=at),
                 what=f"{self.name}: release",
             )
@@ -416,30 +454,43 @@ class AccountSync:
     # -- the run row ------------------------------------------------------------------------
 
     def _finish(self, result: AccountResult) -> None:
+        """Record how the run ended in its own row, on a fresh connection (the lock's session
+        may be gone), touching nothing else. The error is scrubbed of keys first. If the row
+        cannot be written, the result says so and is a failure: what the run returns (and
+        the command prints) never claims more than its row."""
+        result.error = scrub(result.error) if result.error else None
         finished = self.clock.now()
-        values = dict(
-            self.counts.as_dict(),
-            status=result.status,
-            finished_at=finished,
-            listing_complete=result.complete,
-            error=result.error,
-        )
-        try:
-            in_transaction(
-                self.engine,
-                lambda connection: writes.update_run(connection, self.run_id, **values),
-                what=f"{self.name}: finish run",
-            )
-        except Exception as exc:  # noqa: BLE001 - the next run closes it as interrupted
-            log.error(
-                "%s: could not record the end of run %d: %s",
-                self.name,
+
+        def record(connection: Connection) -> None:
+            writes.update_run(
+                connection,
                 self.run_id,
-                first_line(exc),
+                **self.counts.as_dict(),
+                status=result.status,
+                finished_at=finished,
+                listing_complete=result.complete,
+                error=result.error,
             )
+
+        try:
+            in_transaction(self.engine, record, what=f"{self.name}: finish run")
+        except Exception as exc:  # noqa: BLE001 - the next run closes it as interrupted
+            result.status = RUN_FAILED
+            unrecorded = f"the end of run {self.run_id} could not be recorded: {first_line(exc)}"
+            result.error = scrub("; ".join(filter(None, [result.error, unrecorded])))
         result.duration = time.monotonic() - self._began
-        level = logging.INFO if result.ok else logging.WARNING
+        level = logging.INFO if result.ok or not self.options.log_failures else logging.WARNING
         log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_finished"))
+
+
+def _run_error(exc: BaseException, account: str) -> str:
+    """The message a run's row stores: without the account's name in front (the row has
+    it), a database error in one line."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {first_line(exc)}"
+    if isinstance(exc, ProviderError | LockLostError):
+        return exc.detail
+    return str(exc).removeprefix(f"{account}: ")
 
 
 def describe_result(result: AccountResult) -> str:
@@ -473,8 +524,14 @@ def log_fields(result: AccountResult, event: str) -> dict[str, Any]:
 
 
 def retry_policy(config: Config) -> RetryPolicy:
-    """The HTTP retry policy the config asks for (`request_timeout`, `max_attempts`)."""
-    return RetryPolicy(max_attempts=config.max_attempts, timeout=config.request_timeout)
+    """The HTTP policy the config asks for (`request_timeout`, `request_deadline`,
+    `max_response_bytes`, `max_attempts`)."""
+    return RetryPolicy(
+        max_attempts=config.max_attempts,
+        timeout=config.request_timeout,
+        deadline=config.request_deadline,
+        max_response_bytes=config.max_response_bytes,
+    )
 
 
 def sync_accounts(
@@ -529,7 +586,10 @@ def run_sync(
     progress: Progress | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[AccountResult]:
-    """`syncer sync`: one pass over `accounts` against the configured database."""
+    """`syncer sync`: one pass over `accounts` against the configured database.
+
+    The caller shows the results (so pass `SyncOptions(log_failures=False)` to show a failed
+    run once, not also as a log line)."""
     from syncer.logs import register_secrets
     from syncer.store.engine import check_schema, check_writable, make_engine
 

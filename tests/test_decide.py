@@ -69,15 +69,15 @@ def test_an_unchanged_number_seen_long_ago_is_touched() -> None:
     assert not diff.changed
 
 
-def numbers(count: int) -> list[LiveNumber]:
-    return [LiveNumber(n, f"k{n}", f"+1555000{n:04d}") for n in range(count)]
+def numbers(count: int, *, held: bool = True) -> list[LiveNumber]:
+    return [LiveNumber(n, f"k{n}", f"+1555000{n:04d}", held) for n in range(count)]
 
 
 def test_release_only_what_the_listing_does_not_protect() -> None:
     plan = plan_release(
         numbers(3),
-        lambda key, _e164: key == "k1",
-        live_before=10,
+        lambda key: key == "k1",
+        held_before=10,
         max_fraction=0.5,
         allow_mass_release=False,
     )
@@ -85,24 +85,34 @@ def test_release_only_what_the_listing_does_not_protect() -> None:
     assert plan.blocked is None
 
 
-def test_the_guard_counts_the_numbers_live_before_the_run() -> None:
-    """Six missing of ten live before the run is more than half: none released."""
+def test_the_guard_counts_the_numbers_held_before_the_run() -> None:
+    """Six missing of ten held before the run is more than half: none released."""
     plan = plan_release(
-        numbers(6), lambda *_: False, live_before=10, max_fraction=0.5, allow_mass_release=False
+        numbers(6), lambda _key: False, held_before=10, max_fraction=0.5, allow_mass_release=False
     )
     assert plan.release == []
     assert plan.blocked is not None
-    assert "6 of 10 live numbers" in plan.blocked
+    assert "6 of the 10 numbers live before this run" in plan.blocked
     allowed = plan_release(
-        numbers(6), lambda *_: False, live_before=10, max_fraction=0.5, allow_mass_release=True
+        numbers(6), lambda _key: False, held_before=10, max_fraction=0.5, allow_mass_release=True
     )
     assert len(allowed.release) == 6
     assert allowed.blocked is None
 
 
+def test_numbers_not_held_before_the_run_do_not_trip_the_guard_but_go_with_the_rest() -> None:
+    """Created since the last successful run by runs that failed: not weighed, released."""
+    missing = numbers(3) + [LiveNumber(n, f"k{n}", "+15550000000", False) for n in range(3, 9)]
+    plan = plan_release(
+        missing, lambda _key: False, held_before=10, max_fraction=0.5, allow_mass_release=False
+    )
+    assert plan.blocked is None
+    assert len(plan.release) == 9
+
+
 def test_nothing_missing_releases_nothing() -> None:
     plan = plan_release(
-        [], lambda *_: False, live_before=0, max_fraction=0.5, allow_mass_release=False
+        [], lambda _key: False, held_before=0, max_fraction=0.5, allow_mass_release=False
     )
     assert plan.release == []
     assert plan.blocked is None

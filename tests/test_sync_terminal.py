@@ -70,7 +70,8 @@ def test_retry_warnings_print_above_the_bars_whole(
     assert limited > 0
     text = "\n".join(lines)
     warnings = re.findall(
-        r"WARNING (\S+): HTTP 429 from \w+, retrying in [\d.]+s\s+\(attempt", text
+        r"WARNING (\S+): HTTP 429 from \w+\s+at\s+\S+,\s+retrying\s+in\s+[\d.]+s\s+\(attempt",
+        text,
     )
     assert len(warnings) == limited, text
     # the bars are drawn once, at the end, full; no stale copy above them

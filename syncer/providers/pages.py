@@ -130,3 +130,12 @@ def compiled(
 def parse_item(item: bytes) -> Any:
     """One raw item parsed as the slow path parses it (exact Decimals, `NaN` accepted)."""
     return json.loads(bytes(item), parse_float=Decimal, parse_constant=Decimal)
+
+
+def check_storable(*texts: str | None) -> None:
+    """Raise `ValueError` for text a database cannot store (a NUL); the precise path then
+    rejects the item with its reason. (A lone surrogate never gets here: msgspec refuses
+    the page, which is then read by the standard library.)"""
+    for text in texts:
+        if text is not None and "\x00" in text:
+            raise ValueError("a NUL character")

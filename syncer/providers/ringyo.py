@@ -22,19 +22,33 @@ from syncer.config import AccountConfig
 from syncer.errors import InvalidCursorError, ProviderError
 from syncer.providers.base import Listing, PassPage, release_rules
 from syncer.providers.fields import (
+    ASSIGNED_TO_LENGTH,
     COUNTRY_COMPILED,
     E164,
     E164_COMPILED,
+    FRIENDLY_NAME_LENGTH,
+    REGION_LENGTH,
+    RINGYO_ID_COMPILED,
+    Assignee,
     Country,
     Key,
+    Region,
     Text,
     Timestamp,
     describe,
     parse_timestamp,
 )
 from syncer.providers.http import ApiClient, ClientError
+from syncer.providers.keys import ringyo_id_key
 from syncer.providers.known import KnownFingerprints
-from syncer.providers.pages import PageDecoder, RawPage, compiled, fingerprinter, parse_item
+from syncer.providers.pages import (
+    PageDecoder,
+    RawPage,
+    check_storable,
+    compiled,
+    fingerprinter,
+    parse_item,
+)
 from syncer.records import NumberRecord, Rejection
 
 PATH = "/v1/phone-numbers"
@@ -58,10 +72,10 @@ class RingyoNumber(BaseModel):
     phone_number: E164
     friendly_name: Text | None = None
     country: Country
-    region: Text | None = None
+    region: Region | None = None
     capabilities: RingyoCapabilities
     status: Literal["active", "pending", "inactive"]
-    default_agent_id: Text | None = None
+    default_agent_id: Assignee | None = None
     created_at: Timestamp
 
 
@@ -87,9 +101,10 @@ def to_record(item: Any, schedule: FeeSchedule) -> NumberRecord | Rejection:
     try:
         number = RingyoNumber.model_validate(item)
     except ValidationError as exc:
-        key = item.get("id") if isinstance(item, dict) else None
-        key = key if isinstance(key, str) and 0 < len(key) <= 64 else None
-        return Rejection(describe(exc), item, external_id=key, seen_key=key)
+        raw = item.get("id") if isinstance(item, dict) else None
+        key = ringyo_id_key(raw)
+        shown = key if key is not None else raw if isinstance(raw, str) else None
+        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
     fee = schedule.monthly_fee(number.country)
     return NumberRecord(
         external_id=number.id,
@@ -121,15 +136,15 @@ class _Item(msgspec.Struct):
     """`RingyoNumber` for compiled validation: never laxer than the model (a value it cannot
     judge exactly, such as a timestamp, is checked by the same function afterwards)."""
 
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    id: Annotated[str, msgspec.Meta(pattern=RINGYO_ID_COMPILED)]
     phone_number: Annotated[str, msgspec.Meta(pattern=E164_COMPILED)]
     country: Annotated[str, msgspec.Meta(pattern=COUNTRY_COMPILED)]
     capabilities: _Capabilities
     status: Literal["active", "pending", "inactive"]
     created_at: str
-    friendly_name: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    region: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    default_agent_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    friendly_name: Annotated[str, msgspec.Meta(max_length=FRIENDLY_NAME_LENGTH)] | None = None
+    region: Annotated[str, msgspec.Meta(max_length=REGION_LENGTH)] | None = None
+    default_agent_id: Annotated[str, msgspec.Meta(max_length=ASSIGNED_TO_LENGTH)] | None = None
 
 
 _ITEMS = msgspec.json.Decoder(list[_Item])
@@ -156,6 +171,7 @@ class RingyoMapper:
         fee_of, currency = self._schedule.monthly_fee, self._schedule.currency
         records = []
         for item in compiled(_ITEMS, items):
+            check_storable(item.friendly_name, item.region, item.default_agent_id)
             country = item.country.upper()
             fee = fee_of(country)
             capabilities = item.capabilities
@@ -218,9 +234,9 @@ class RingyoPaginator:
             page: RawPage = self._client.get_json(PATH, params, parse=_PAGES.decode)
             return page
         except ClientError as exc:
-            if "invalid_cursor" in exc.body:
+            if exc.code == "invalid_cursor" or "invalid_cursor" in exc.body:
                 raise InvalidCursorError(self.account, "Ringyo refused the cursor") from None
-            if "invalid_country" in exc.body:
+            if exc.code == "invalid_country" or "invalid_country" in exc.body:
                 raise ProviderError(
                     self.account, f"Ringyo refused the country filter {params.get('country')!r}"
                 ) from None
@@ -260,6 +276,8 @@ def listing(
         RingyoPaginator(account.name, client, account.filter_params),
         RingyoMapper(FeeSchedule(account.fees, account.fee_currency)),
         clock,
+        key_rule=ringyo_id_key,
+        per_page=PAGE_LIMIT,
         known=known,
         release_scope=scope,
         release_blocked=blocked,

@@ -12,7 +12,7 @@ de-duplicated by `e164` and a listing whose distinct count disagrees with
 
 from __future__ import annotations
 
-import re
+import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,26 +28,37 @@ from syncer.config import AccountConfig
 from syncer.errors import ProviderError
 from syncer.providers.base import Listing, PassPage, release_rules
 from syncer.providers.fields import (
+    ASSIGNED_TO_LENGTH,
     COUNTRY_COMPILED,
     CURRENCY_COMPILED,
     E164,
     E164_COMPILED,
+    NUMBER_TYPE_LENGTH,
+    REGION_LENGTH,
+    Assignee,
     Country,
     Currency,
     Fee,
-    Text,
+    NumberType,
+    Region,
     Timestamp,
-    check_fee,
     describe,
     parse_timestamp,
 )
 from syncer.providers.http import ApiClient
+from syncer.providers.keys import e164_key
 from syncer.providers.known import KnownFingerprints
-from syncer.providers.pages import PageDecoder, RawPage, compiled, fingerprinter, parse_item
-from syncer.records import NumberRecord, Rejection
+from syncer.providers.pages import (
+    PageDecoder,
+    RawPage,
+    check_storable,
+    compiled,
+    fingerprinter,
+    parse_item,
+)
+from syncer.records import NumberRecord, Rejection, check_fee
 
 PER_PAGE = 100
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 class TryVoxNumber(BaseModel):
@@ -57,15 +68,15 @@ class TryVoxNumber(BaseModel):
 
     e164: E164
     country: Country
-    type: Text
-    region: Text | None = None
+    type: NumberType
+    region: Region | None = None
     status: Literal["active", "pending", "suspended"]
     capabilities: list[StrictStr]
     monthly_fee: Fee
     setup_fee: Fee
     currency: Currency
-    trunk_id: Text | None = None
-    application_id: Text | None = None
+    trunk_id: Assignee | None = None
+    application_id: Assignee | None = None
     created_at: Timestamp
     updated_at: Timestamp | None = None
 
@@ -76,9 +87,9 @@ def to_record(item: Any) -> NumberRecord | Rejection:
         number = TryVoxNumber.model_validate(item)
     except ValidationError as exc:
         raw = item.get("e164") if isinstance(item, dict) else None
-        raw = raw if isinstance(raw, str) else None
-        key = raw if raw is not None and _is_e164(raw) else None
-        return Rejection(describe(exc), item, external_id=raw, seen_key=key)
+        key = e164_key(raw)
+        shown = key if key is not None else raw if isinstance(raw, str) else None
+        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
     capabilities = set(number.capabilities)
     return NumberRecord(
         external_id=number.e164,
@@ -99,10 +110,6 @@ def to_record(item: Any) -> NumberRecord | Rejection:
     )
 
 
-def _is_e164(value: str) -> bool:
-    return E164_PATTERN.match(value) is not None
-
-
 class _Item(msgspec.Struct):
     """`TryVoxNumber` for compiled validation: never laxer than the model. Fees are decoded
     as any JSON value (numbers as exact Decimals) and checked by `_fee_of`, because msgspec's
@@ -110,16 +117,16 @@ class _Item(msgspec.Struct):
 
     e164: Annotated[str, msgspec.Meta(pattern=E164_COMPILED)]
     country: Annotated[str, msgspec.Meta(pattern=COUNTRY_COMPILED)]
-    type: Annotated[str, msgspec.Meta(max_length=255)]
+    type: Annotated[str, msgspec.Meta(max_length=NUMBER_TYPE_LENGTH)]
     status: Literal["active", "pending", "suspended"]
     capabilities: list[str]
     monthly_fee: Any
     setup_fee: Any
     currency: Annotated[str, msgspec.Meta(pattern=CURRENCY_COMPILED)]
     created_at: str
-    region: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    trunk_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    application_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    region: Annotated[str, msgspec.Meta(max_length=REGION_LENGTH)] | None = None
+    trunk_id: Annotated[str, msgspec.Meta(max_length=ASSIGNED_TO_LENGTH)] | None = None
+    application_id: Annotated[str, msgspec.Meta(max_length=ASSIGNED_TO_LENGTH)] | None = None
     updated_at: str | None = None
 
 
@@ -155,6 +162,7 @@ class TryVoxMapper:
     def _compiled(self, items: Sequence[bytes]) -> list[NumberRecord]:
         records = []
         for item in compiled(_ITEMS, items):
+            check_storable(item.type, item.region, item.trunk_id, item.application_id)
             capabilities = item.capabilities
             updated_at = item.updated_at
             records.append(
@@ -240,6 +248,7 @@ class TryVoxPaginator:
                     self.account, f"TryVox page {page}: pagination.{name}={value!r}, not a count"
                 )
             fields[name] = value
+        self._check_page_count(page, fields["total"], fields["per_page"], fields["total_pages"])
         if body.size > PER_PAGE:
             raise ProviderError(
                 self.account, f"TryVox page {page} holds {body.size} items for per_page=100"
@@ -252,6 +261,23 @@ class TryVoxPaginator:
         if fields["count"] != body.size:
             flaw = f"TryVox page {page} says count={fields['count']} but holds {body.size} items"
         return PassPage(body, total, flaw), total_pages
+
+    def _check_page_count(self, page: int, total: int, per_page: int, total_pages: int) -> None:
+        """`total_pages` must be what `total` and `per_page` make: the listing's plan comes
+        from it, so a count that does not add up (an endless one) fails the listing."""
+        if not 1 <= per_page <= PER_PAGE:
+            raise ProviderError(
+                self.account,
+                f"TryVox page {page}: pagination.per_page={per_page}, asked for {PER_PAGE}",
+            )
+        needed = math.ceil(total / per_page)
+        if total_pages != needed and not (total == 0 and total_pages == 1):
+            raise ProviderError(
+                self.account,
+                f"TryVox page {page}: pagination.total_pages={total_pages}, but total={total} "
+                f"at per_page={per_page} makes {needed} pages: the listing cannot be bounded, "
+                "stopped; nothing released",
+            )
 
 
 _PAGES = PageDecoder("e164", ("pagination",))
@@ -267,6 +293,8 @@ def listing(
         TryVoxPaginator(account, client),
         TryVoxMapper(),
         clock,
+        key_rule=e164_key,
+        per_page=PER_PAGE,
         known=known,
         release_scope=scope,
         release_blocked=blocked,

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, func, not_, or_, select
 
 from syncer.outcomes import RunStatus
 from syncer.reports.sql import reading
+from syncer.secrets import scrub
 from syncer.store.models import PhoneNumber, SyncRun
 
 SUCCESS = and_(SyncRun.status == RunStatus.SUCCEEDED, SyncRun.listing_complete)
@@ -116,4 +117,7 @@ def latest_run(
         .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
         .limit(1)
     ).first()
-    return RunSummary(*row) if row is not None else None
+    if row is None:
+        return None
+    run_id, status, started_at, finished_at, error = row
+    return RunSummary(run_id, status, started_at, finished_at, scrub(error) if error else None)

@@ -23,6 +23,7 @@ from syncer.reports.costs import split_list
 from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading, to_the_second
+from syncer.secrets import scrub
 from syncer.store.models import SyncRun
 from syncer.timestamps import iso_z
 
@@ -161,7 +162,7 @@ def runs_report(engine: Engine, request: RunsRequest) -> RunsReport:
             status=row.status,
             listing_complete=bool(row.listing_complete),
             counts={name: int(getattr(row, name)) for name in COUNTS},
-            error=row.error,
+            error=scrub(row.error) if row.error else None,
         )
         for row in rows
     ]

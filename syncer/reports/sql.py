@@ -1,10 +1,13 @@
 """The few SQL pieces that differ between SQLite, PostgreSQL and MariaDB, behind one name each.
 
 - `money_sum(column)`: an exact sum of a money column. PostgreSQL and MariaDB add `NUMERIC`
-  values exactly; SQLite keeps them as floating point, so there each value is first turned
-  into integer micro-units (`CAST(ROUND(x * 1000000) AS INTEGER)`, exact for amounts below
-  10^9 with six decimals) and the integers are added. `read_money` turns the result back
-  into a `Decimal` with no float in between.
+  values exactly; SQLite keeps them as floating point (exact for every accepted amount:
+  below 10^9 with six decimals, 15 digits), so there the whole units and the micro-units
+  of the fraction are added as two separate integer sums, returned as the text
+  `"whole:micros"`. Neither can overflow SQLite's 64-bit integers (the whole units of
+  9 billion numbers at the largest accepted fee still fit), which one sum of micro-units
+  would past 9,223 such numbers. `read_money` turns the result back into a `Decimal` with
+  no float in between.
 - `micros_sum(start, end)`: the sum of `end - start` over the rows, in exact integer
   microseconds, so durations are exact on every dialect.
 - `periods_table(periods)`: a derived table of calendar periods (index and bounds) built
@@ -66,7 +69,9 @@ def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"SUM(CAST(ROUND({column} * {MICRO_UNITS}) AS INTEGER))"
+    whole = f"CAST({column} AS INTEGER)"
+    micros = f"CAST(ROUND(({column} - {whole}) * {MICRO_UNITS}) AS INTEGER)"
+    return f"(SUM({whole}) || ':' || SUM({micros}))"
 
 
 def read_money(value: Any, dialect: str) -> Decimal | None:
@@ -74,7 +79,8 @@ def read_money(value: Any, dialect: str) -> Decimal | None:
     if value is None:
         return None
     if dialect == "sqlite":
-        return Decimal(int(value)).scaleb(-6)
+        whole, _, micros = str(value).partition(":")
+        return Decimal(int(whole)) + Decimal(int(micros)).scaleb(-6)
     if isinstance(value, float):  # pragma: no cover - no supported driver does this
         raise TypeError("the database returned a float for a money sum")
     return Decimal(value)

@@ -195,7 +195,14 @@ def banner(server: SimulatorServer, plan: Plan, stop_hint: str) -> list[str]:
 
 
 def config_toml(base_url: str, accounts: list[SimAccount]) -> list[str]:
-    """A `syncer.toml` syncing every simulated account into `syncer.db` beside it."""
+    """A `syncer.toml` syncing every simulated account into `syncer.db` beside it. The
+    simulator speaks plain http: served on another address than loopback (`--host 0.0.0.0`),
+    its accounts say so (`allow_insecure_http`), or syncer would refuse to send keys to it."""
+    from urllib.parse import urlsplit
+
+    from syncer.config import is_loopback
+
+    plain_elsewhere = not is_loopback(urlsplit(base_url).hostname or "")
     lines = ['database_url = "sqlite:///syncer.db"']
     for account in accounts:
         lines += ["", "[[accounts]]", f'name = "{account.name}"']
@@ -204,6 +211,8 @@ def config_toml(base_url: str, accounts: list[SimAccount]) -> list[str]:
             lines.append(f'account_id = "{account.account_id}"')
         lines.append(f'api_key_env = "{env_var(account)}"')
         lines.append(f'base_url = "{base_url}"')
+        if plain_elsewhere:
+            lines.append("allow_insecure_http = true")
         if account.provider == RINGYO:
             lines += [f"fees = {RINGYO_FEES}", 'currency = "USD"']
     return lines

@@ -104,9 +104,31 @@ def make_engine(url: str, *, pool_size: int = 8, create: bool = False) -> Engine
         ) from None
     except ArgumentError as exc:
         raise DatabaseError(f"database_url: {exc}") from None
+    _refuse_bad_options(engine)
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _refuse_bad_options(engine: Engine) -> None:
+    """A URL whose query string the driver refuses (`?foo=bar`, `?connect_timeout=abc`) fails
+    every connection the same way: turn that into one clear `DatabaseError` (exit 2), for
+    every command, instead of a driver error that reads like a bug in syncer."""
+    where = redact_url(engine.url.render_as_string(hide_password=False))
+    password = engine.url.password
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
+        try:
+            return dbapi.connect(*cargs, **cparams)
+        except (TypeError, dbapi.ProgrammingError) as exc:
+            detail = first_line(exc)
+            if password:
+                detail = detail.replace(str(password), "***")
+            raise DatabaseError(
+                f"database_url {where}: the driver refuses an option in it: {detail}"
+            ) from None
 
 
 def _check_sqlite_path(database: str | None, *, create: bool) -> None:
@@ -230,9 +252,13 @@ def check_writable(engine: Engine) -> None:
     """Fail with a clear `DatabaseError` unless syncer may write to the database.
 
     A read-only SQLite file, a read-only PostgreSQL replica or a user without UPDATE rights
-    would otherwise fail every account's run, one by one. The probe is an UPDATE that changes
+    would otherwise fail every account's run, one by one; so would a URL in which syncer
+    cannot take its account locks (`check_lockable`). The probe is an UPDATE that changes
     nothing, rolled back at once. Call it after `check_schema`.
     """
+    from syncer.store.locks import check_lockable
+
+    check_lockable(engine)
     where = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         with engine.connect() as connection:

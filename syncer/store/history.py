@@ -168,21 +168,27 @@ class AccountHistory:
         return found
 
     def release_candidates(
-        self, connection: Connection, scope: dict[str, str], unseen: Container[bytes]
+        self,
+        connection: Connection,
+        scope: dict[str, str],
+        unseen: Container[bytes],
+        confirmed_by: datetime | None = None,
     ) -> list[LiveNumber]:
         """The account's live numbers (within `scope`) whose fingerprint is in `unseen` or
-        who have none: those a complete listing may not have shown."""
+        who have none: those a complete listing may not have shown. `confirmed`: first seen
+        by `confirmed_by` (always, without it; see `syncer.release_guard`)."""
         dialect = for_connection(connection)
         mark = dialect.placeholder()
         in_scope = "".join(f" AND {column} = {mark}" for column in scope)
+        confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
         rows = connection.exec_driver_sql(
-            "SELECT id, external_id, e164, fingerprint FROM phone_numbers "
+            f"SELECT id, external_id, e164, fingerprint, {confirmed_sql} FROM phone_numbers "
             f"WHERE provider = {mark} AND account = {mark} AND released_at IS NULL{in_scope}",
-            (self.provider, self.account, *scope.values()),
+            (*confirmed, self.provider, self.account, *scope.values()),
             execution_options=STREAMED,
         )
         return [
-            LiveNumber(row[0], row[1], row[2])
+            LiveNumber(row[0], row[1], row[2], bool(row[4]))
             for row in rows
             if row[3] is None or bytes(row[3]) in unseen
         ]
@@ -416,6 +422,34 @@ def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
+
+
+def count_live(
+    connection: Connection,
+    provider: str,
+    account: str,
+    scope: dict[str, str],
+    confirmed_by: datetime | None = None,
+) -> int:
+    """How many of the account's numbers are live (within `scope`) and were first seen by
+    `confirmed_by` (every live one without it)."""
+    dialect = for_connection(connection)
+    mark = dialect.placeholder()
+    in_scope = "".join(f" AND {column} = {mark}" for column in scope)
+    confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
+    sql = (
+        f"SELECT COUNT(*) FROM phone_numbers WHERE provider = {mark} AND account = {mark} "
+        f"AND released_at IS NULL{in_scope} AND {confirmed_sql}"
+    )
+    params = (provider, account, *scope.values(), *confirmed)
+    return int(connection.exec_driver_sql(sql, params).scalar_one())
+
+
+def _first_seen_by(dialect: BulkDialect, moment: datetime | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL that is true for a number first seen by `moment` (always true without one)."""
+    if moment is None:
+        return "1 = 1", ()
+    return f"first_seen_at <= {dialect.placeholder()}", (dialect.time(moment),)
 
 
 # -- indexes after a first load ------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy import Connection, Table, insert, select, update
 
-from syncer.store.models import RUN_FAILED, RUN_RUNNING, RejectedRecord, SyncRun
+from syncer.store.models import RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RejectedRecord, SyncRun
 
 rejected_records = cast(Table, RejectedRecord.__table__)
 sync_runs = cast(Table, SyncRun.__table__)
@@ -70,3 +70,17 @@ def close_stale_runs(connection: Connection, provider: str, account: str, at: da
         )
     )
     return result.rowcount or 0
+
+
+def last_success_finished(connection: Connection, provider: str, account: str) -> datetime | None:
+    """When the account's last run that ended `succeeded` finished, or None if none did."""
+    query = select(sync_runs.c.finished_at).where(
+        sync_runs.c.provider == provider,
+        sync_runs.c.account == account,
+        sync_runs.c.status == RUN_SUCCEEDED,
+        sync_runs.c.finished_at.is_not(None),
+    )
+    finished: datetime | None = connection.execute(
+        query.order_by(sync_runs.c.id.desc()).limit(1)
+    ).scalar()
+    return finished
