@@ -16,7 +16,16 @@ import threading
 from collections.abc import Sequence
 from typing import IO, Any
 
+from syncer.outcomes import RunOutcome
 from syncer.sync import AccountResult, RunCounts, describe_result
+
+# How `print_results` colours each outcome on a terminal.
+OUTCOME_STYLES = {
+    RunOutcome.SUCCEEDED: "green",
+    RunOutcome.INCOMPLETE: "yellow",
+    RunOutcome.FAILED: "red",
+    RunOutcome.SKIPPED: "yellow",
+}
 
 
 class TerminalProgress:
@@ -77,10 +86,10 @@ class TerminalProgress:
         """A complete listing fills its bar; any other end leaves it where the run stopped."""
         if result.ok:
             note = "done"
-        elif result.error and "interrupted" in result.error:
+        elif result.interrupted:
             note = "interrupted"
         else:
-            note = result.status if result.complete else "incomplete"
+            note = result.status if result.complete else RunOutcome.INCOMPLETE
         with self._lock:
             task = self._tasks[result.account]
             total = self._progress.tasks[task].total
@@ -186,7 +195,7 @@ def print_results(results: Sequence[AccountResult], stream: IO[str] | None = Non
 
     console = Console(file=out, highlight=False)
     for result in results:
-        style = "green" if result.ok else ("red" if result.status == "failed" else "yellow")
+        style = OUTCOME_STYLES[result.outcome]
         account, _, rest = describe_result(result).partition(": ")
         status, _, details = rest.partition(" ")
         console.print(f"[bold]{escape(account)}[/]: [{style}]{status}[/] {escape(details)}")

@@ -31,8 +31,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from syncer import installed_version
 from syncer.errors import UsageError
-from syncer.outcomes import RunOutcome, run_outcome
+from syncer.outcomes import RunOutcome
 from syncer.records import RELEASED
 
 if TYPE_CHECKING:
@@ -46,16 +47,6 @@ RUN_DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3
 RECORD_OUTCOMES = ("seen", "created", "updated", "released", "rejected")
 FEES = "syncer_monthly_fees"
 DEPRECATED_FEES = "syncer_monthly_fee_total"  # until the next minor release
-
-
-def syncer_version() -> str:
-    """The installed syncer's version ("unknown" when run from a tree that is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("syncer")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Metrics:
@@ -75,7 +66,7 @@ class Metrics:
             "The syncer version and Python version of this process.",
             registry=self.registry,
         )
-        build.info({"version": syncer_version(), "python": platform.python_version()})
+        build.info({"version": installed_version(), "python": platform.python_version()})
         self.run_duration = Histogram(
             "syncer_run_duration_seconds",
             "Duration of account runs that took the account's lock, by how they ended.",
@@ -140,7 +131,7 @@ class Metrics:
 
     def run_finished(self, result: AccountResult) -> None:
         account, provider = result.account, result.provider
-        outcome = run_outcome(result.status, result.complete)
+        outcome = result.outcome
         self.runs.labels(account, provider, outcome.value).inc()
         if outcome == RunOutcome.SKIPPED:
             return

@@ -33,6 +33,14 @@ class RunOutcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
 
+    @property
+    def row_status(self) -> RunStatus | None:
+        """What `sync_runs.status` says of a run that ended this way (a skipped run has no
+        row): an incomplete run succeeded, with `listing_complete` false."""
+        if self is RunOutcome.SKIPPED:
+            return None
+        return RunStatus.FAILED if self is RunOutcome.FAILED else RunStatus.SUCCEEDED
+
 
 def run_outcome(status: str, listing_complete: bool) -> RunOutcome:
     """The outcome of a run that ended with `status` (a `RunStatus`, or `skipped`).

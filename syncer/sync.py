@@ -52,6 +52,7 @@ from syncer.errors import (
     SyncerError,
     lost_lock_message,
 )
+from syncer.outcomes import RunOutcome, RunStatus, run_outcome, status_label
 from syncer.providers import KnownFingerprints, Listing, Page, ProviderClient, RetryPolicy
 from syncer.release_guard import HeldBefore, held_before_the_run
 from syncer.secrets import scrub
@@ -60,7 +61,6 @@ from syncer.store.dialects import for_connection
 from syncer.store.engine import first_line, in_transaction
 from syncer.store.history import AccountHistory, AccountState, build_indexes, prepare_indexes
 from syncer.store.locks import AccountLock, account_lock
-from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
 from syncer.store.storable import storable_rejection
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ PROGRESS_WRITE_SECONDS = 5.0
 # A write transaction holds the plans of pages up to this many rows, or this old.
 BATCH_ROWS = 5_000
 BATCH_SECONDS = 1.0
-SKIPPED = "skipped"
 
 
 class SyncInterrupted(SyncerError):
@@ -100,7 +99,9 @@ class RunCounts:
 
 @dataclass
 class AccountResult:
-    """How one account's run ended. `complete` means: listed completely, nothing withheld."""
+    """How one account's run ended: `status` is its row's (`RunStatus`), or `skipped` when
+    there was no run; `complete` means: listed completely, nothing withheld. Together they
+    are the run's `outcome`. `interrupted`: ended by a stop request (SIGTERM, Ctrl-C)."""
 
     account: str
     provider: str
@@ -111,10 +112,27 @@ class AccountResult:
     error: str | None = None
     started_at: datetime | None = None
     duration: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def outcome(self) -> RunOutcome:
+        return run_outcome(self.status, self.complete)
 
     @property
     def ok(self) -> bool:
-        return self.status == RUN_SUCCEEDED and self.complete
+        return self.outcome is RunOutcome.SUCCEEDED
+
+    def end(self, outcome: RunOutcome, note: str | None) -> None:
+        """The run ended as `outcome` (not skipped), its row keeping `note`."""
+        assert outcome.row_status is not None, "a run that ended has a row"
+        self.status = outcome.row_status
+        self.complete = outcome is RunOutcome.SUCCEEDED
+        self.error = note
+
+    def fail(self, error: str) -> None:
+        """The run failed (`complete` still says whether it had listed completely)."""
+        self.status = RunStatus.FAILED
+        self.error = error
 
 
 class Progress(Protocol):
@@ -206,7 +224,7 @@ class AccountSync:
         """Sync the account once; never raises for a provider or data problem."""
         started = self.clock.now()
         self._began = time.monotonic()
-        result = AccountResult(self.name, self.provider, SKIPPED, started_at=started)
+        result = AccountResult(self.name, self.provider, RunOutcome.SKIPPED, started_at=started)
         try:
             with account_lock(self.engine, self.name) as lock:
                 result = self._run_locked(lock, started)
@@ -214,8 +232,7 @@ class AccountSync:
             result.error = str(exc)
             log.info("%s", exc, extra=log_fields(result, "run_skipped"))
         except (SQLAlchemyError, LockLostError) as exc:  # before the run's row was written
-            result.status = RUN_FAILED
-            result.error = scrub(_run_error(exc, self.name))
+            result.fail(scrub(_run_error(exc, self.name)))
             level = logging.WARNING if self.options.log_failures else logging.INFO
             log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_failed"))
         result.duration = time.monotonic() - self._began
@@ -235,7 +252,7 @@ class AccountSync:
         self.history = AccountHistory(self.provider, self.name, self.run_id)
         self.progress.started(self.name)
         result = AccountResult(
-            self.name, self.provider, RUN_FAILED, self.counts, self.run_id, started_at=started
+            self.name, self.provider, RunStatus.FAILED, self.counts, self.run_id, started_at=started
         )
         try:
             self.state = lock.read(
@@ -253,33 +270,40 @@ class AccountSync:
                 )
             )
             self._write_pages(lock, listing)
-            outcome = listing.outcome
-            result.complete = outcome.complete
-            notes = []
-            if not outcome.complete:
-                notes.append(f"listing incomplete, nothing released: {outcome.problem}")
-            elif outcome.release_blocked:
-                notes.append(f"nothing released: {outcome.release_blocked}")
-                result.complete = False
-            else:
-                guard = self._release_missing(lock, listing, outcome.release_scope, held_before)
-                if guard:
-                    notes.append(guard)
-                    result.complete = False
+            result.complete = listing.outcome.complete
+            result.end(*self._conclude(lock, listing, held_before))
             lock.prove()  # the run ends holding the lock, or it did not end as it says
-            result.status = RUN_FAILED if any("mass release" in n for n in notes) else RUN_SUCCEEDED
-            result.error = "; ".join(notes) or None
         except LockLostError as exc:
-            result.error = exc.detail
+            result.fail(exc.detail)
             if self.counts.released:  # released in batches that each proved the lock first
-                result.error = lost_lock_message(exc.cause, released=self.counts.released)
+                result.fail(lost_lock_message(exc.cause, released=self.counts.released))
+        except SyncInterrupted as exc:
+            result.interrupted = True
+            result.fail(_run_error(exc, self.name))
         except (SyncerError, SQLAlchemyError) as exc:
-            result.error = _run_error(exc, self.name)
+            result.fail(_run_error(exc, self.name))
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
-            result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"
+            result.fail(f"internal error: {type(exc).__name__}: {first_line(exc)}")
         self._finish(result)
         return result
+
+    def _conclude(
+        self, lock: AccountLock, listing: Listing, held_before: HeldBefore
+    ) -> tuple[RunOutcome, str | None]:
+        """How a run whose listing ended, ends, with the note its row keeps: it released
+        what a complete listing proved gone (succeeded); it stored what it saw but proved
+        nothing gone (incomplete: the listing was incomplete, or a rejected item blocks
+        releases); or the mass-release guard refused the releases (failed)."""
+        outcome = listing.outcome
+        if not outcome.complete:
+            return RunOutcome.INCOMPLETE, f"listing incomplete, nothing released: {outcome.problem}"
+        if outcome.release_blocked:
+            return RunOutcome.INCOMPLETE, f"nothing released: {outcome.release_blocked}"
+        refused = self._release_missing(lock, listing, outcome.release_scope, held_before)
+        if refused is not None:
+            return RunOutcome.FAILED, refused
+        return RunOutcome.SUCCEEDED, None
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -413,7 +437,8 @@ class AccountSync:
     def _release_missing(
         self, lock: AccountLock, listing: Listing, scope: dict[str, str], before: HeldBefore
     ) -> str | None:
-        """Release the live numbers a complete listing lacks; returns why not, if it did not.
+        """Release the live numbers a complete listing lacks; returns the guard's refusal,
+        if it refused.
 
         Counts first: when every live number with a fingerprint was shown by the listing
         (none is left untaken in `listing.known`) and none lacks a fingerprint, nothing is
@@ -475,9 +500,8 @@ class AccountSync:
         try:
             in_transaction(self.engine, record, what=f"{self.name}: finish run")
         except Exception as exc:  # noqa: BLE001 - the next run closes it as interrupted
-            result.status = RUN_FAILED
             unrecorded = f"the end of run {self.run_id} could not be recorded: {first_line(exc)}"
-            result.error = scrub("; ".join(filter(None, [result.error, unrecorded])))
+            result.fail(scrub("; ".join(filter(None, [result.error, unrecorded]))))
         result.duration = time.monotonic() - self._began
         level = logging.INFO if result.ok or not self.options.log_failures else logging.WARNING
         log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_finished"))
@@ -496,11 +520,9 @@ def _run_error(exc: BaseException, account: str) -> str:
 def describe_result(result: AccountResult) -> str:
     """One log line per run: account, outcome and counts (never a secret)."""
     c = result.counts
-    incomplete = result.status == RUN_SUCCEEDED and not result.complete
     line = (
-        f"{result.account}: {result.status}"
-        + (" (incomplete)" if incomplete else "")
-        + f" in {result.duration:.1f}s: pages={c.pages} seen={c.seen} created={c.created} "
+        f"{result.account}: {status_label(result.status, result.complete)}"
+        f" in {result.duration:.1f}s: pages={c.pages} seen={c.seen} created={c.created} "
         f"updated={c.updated} unchanged={c.unchanged} released={c.released} "
         f"rejected={c.rejected}"
     )
@@ -591,7 +613,8 @@ def run_sync(
     The caller shows the results (so pass `SyncOptions(log_failures=False)` to show a failed
     run once, not also as a log line)."""
     from syncer.logs import register_secrets
-    from syncer.store.engine import check_schema, check_writable, make_engine
+    from syncer.store.engine import make_engine
+    from syncer.store.schema import check_schema, check_writable
 
     register_secrets(account.api_key.get_secret_value() for account in accounts)
     workers = max(1, min(config.parallel_accounts, len(accounts)))

@@ -46,10 +46,6 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 # Views created by the migrations for users' own SQL (not models: autogenerate skips them).
 VIEWS = ("current_costs",)
 
-RUN_RUNNING = "running"
-RUN_SUCCEEDED = "succeeded"
-RUN_FAILED = "failed"
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select, update
 
-from syncer.store.models import RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RejectedRecord, SyncRun
+from syncer.outcomes import RunStatus
+from syncer.store.models import RejectedRecord, SyncRun
 
 rejected_records = cast(Table, RejectedRecord.__table__)
 sync_runs = cast(Table, SyncRun.__table__)
@@ -32,7 +33,7 @@ def start_run(connection: Connection, provider: str, account: str, at: datetime)
             provider=provider,
             account=account,
             started_at=at,
-            status=RUN_RUNNING,
+            status=RunStatus.RUNNING,
             pages=0,
             seen=0,
             created=0,
@@ -61,10 +62,10 @@ def close_stale_runs(connection: Connection, provider: str, account: str, at: da
         .where(
             sync_runs.c.provider == provider,
             sync_runs.c.account == account,
-            sync_runs.c.status == RUN_RUNNING,
+            sync_runs.c.status == RunStatus.RUNNING,
         )
         .values(
-            status=RUN_FAILED,
+            status=RunStatus.FAILED,
             finished_at=at,
             error="interrupted: the process running this sync stopped before it finished",
         )
@@ -77,7 +78,7 @@ def last_success_finished(connection: Connection, provider: str, account: str) -
     query = select(sync_runs.c.finished_at).where(
         sync_runs.c.provider == provider,
         sync_runs.c.account == account,
-        sync_runs.c.status == RUN_SUCCEEDED,
+        sync_runs.c.status == RunStatus.SUCCEEDED,
         sync_runs.c.finished_at.is_not(None),
     )
     finished: datetime | None = connection.execute(
