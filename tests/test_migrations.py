@@ -10,8 +10,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from syncer.errors import DatabaseError
-from syncer.store.engine import SCHEMA_REVISION, check_schema, make_engine
+from syncer.store.engine import make_engine
 from syncer.store.migrate import alembic_config, migrations_folder, upgrade
+from syncer.store.schema import SCHEMA_REVISION, check_schema
 from tests.conftest import BACKENDS, MYSQL_URL, POSTGRES_URL, _worker, server_database
 
 EXPECTED_TABLES = {

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 
 from syncer.reports.costs import CostsRequest, costs_report
-from syncer.store.engine import SCHEMA_REVISION, make_engine
+from syncer.store.engine import make_engine
 from syncer.store.migrate import alembic_config, upgrade
+from syncer.store.schema import SCHEMA_REVISION
 from tests.history import History, ringyo, utc, vox
 
 

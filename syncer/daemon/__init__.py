@@ -191,7 +191,8 @@ def run_daemon(config: Config, accounts: Sequence[ResolvedAccount], options: Dae
     waiting for it (its worker thread would otherwise keep the interpreter alive).
     """
     from syncer.logs import register_secrets
-    from syncer.store.engine import check_schema, check_writable, make_engine
+    from syncer.store.engine import make_engine
+    from syncer.store.schema import check_schema, check_writable
 
     register_secrets(account.api_key.get_secret_value() for account in accounts)
     workers = max(1, min(config.parallel_accounts, len(accounts)))

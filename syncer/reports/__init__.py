@@ -34,7 +34,8 @@ from sqlalchemy import Engine
 @contextmanager
 def database(database_url: str) -> Iterator[Engine]:
     """An engine on `database_url`, checked to be at this syncer's schema revision."""
-    from syncer.store.engine import check_schema, make_engine
+    from syncer.store.engine import make_engine
+    from syncer.store.schema import check_schema
 
     engine = make_engine(database_url, pool_size=1)
     try:

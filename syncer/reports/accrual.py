@@ -73,7 +73,7 @@ from syncer.reports.periods import (
     zone_name,
 )
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import reading
+from syncer.store.engine import reading
 from syncer.timestamps import iso_z
 
 DEFAULT_BILLABLE = ("active", "suspended")

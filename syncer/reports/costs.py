@@ -35,7 +35,8 @@ from syncer.reports.periods import (
     zone_name,
 )
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import money_sum, read_money, reading
+from syncer.reports.sql import money_sum, read_money
+from syncer.store.engine import reading
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
 from syncer.timestamps import iso_z
 

@@ -3,7 +3,7 @@
 The queries behind `syncer status` (the report in `status`), and what the daemon reads of the
 shared database: when an account's latest run started (to leave an account another replica
 has just synced), and the gauges its metrics show (`mirror_gauges`). They only read: on SQLite
-they take no write lock (`sql.reading`), so they never wait for a running sync.
+they take no write lock (`store.engine.reading`), so they never wait for a running sync.
 
 A *success* is a run that ended `succeeded` with a complete listing; a *failure* one that
 ended `failed`, or `succeeded` without a complete listing (see `syncer.outcomes`).
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, not_, or_, select
 
 from syncer.outcomes import RunStatus
-from syncer.reports.sql import reading
 from syncer.secrets import scrub
+from syncer.store.engine import reading
 from syncer.store.models import PhoneNumber, SyncRun
 
 SUCCESS = and_(SyncRun.status == RunStatus.SUCCEEDED, SyncRun.listing_complete)

@@ -22,8 +22,9 @@ from syncer.outcomes import status_label
 from syncer.reports.costs import split_list
 from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import reading, to_the_second
+from syncer.reports.sql import to_the_second
 from syncer.secrets import scrub
+from syncer.store.engine import reading
 from syncer.store.models import SyncRun
 from syncer.timestamps import iso_z
 

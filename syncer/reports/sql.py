@@ -15,20 +15,17 @@
   date functions.
 - `to_the_second(column)`: a timestamp cut to the whole second, to order rows the way a
   table shows them (to the second), with ties broken by the next sort keys.
-- `reading(engine)`: a read-only connection (on SQLite a deferred transaction, which takes
-  no write lock, so reports never wait for, or block, a running sync).
+
+Reports read through `syncer.store.engine.reading`, which takes no write lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
-    Engine,
     Integer,
     Subquery,
     literal,
@@ -44,13 +41,6 @@ from syncer.reports.periods import Period
 from syncer.store.types import UTCDateTime
 
 MICRO_UNITS = 1_000_000
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection for reports: reads only, and on SQLite takes no write lock."""
-    with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-        yield connection
 
 
 class money_sum(FunctionElement[Any]):

@@ -40,8 +40,8 @@ from syncer.reports.health import (
 from syncer.reports.money import money_string, table_money
 from syncer.reports.periods import local_text
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import reading
 from syncer.schedule import schedule_or_default
+from syncer.store.engine import reading
 from syncer.timestamps import iso_z
 
 MAX_AGE_PERIODS = 3

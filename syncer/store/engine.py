@@ -23,17 +23,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from syncer.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The Alembic revision this code writes to; tests check it equals the migrations' head.
-SCHEMA_REVISION = "0003"
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _DRIVERS = {
@@ -45,6 +42,10 @@ _DRIVERS = {
 _RETRYABLE_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
 _RETRYABLE_PG_STATES = {"40001", "40P01"}  # serialization failure, deadlock
 DEADLOCK_ATTEMPTS = 8
+# How SQLite begins a transaction (the `sqlite_begin` execution option): a writer takes the
+# write lock up front; a reader takes none.
+_READ_WRITE = "IMMEDIATE"
+_READ_ONLY = "DEFERRED"
 
 
 def normalize_url(url: str) -> str:
@@ -169,7 +170,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        mode = connection.get_execution_options().get("sqlite_begin", _READ_WRITE)
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -199,14 +200,24 @@ def in_transaction(
 
 
 @contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads (reports, `syncer status`, the start-up checks): on
+    SQLite its transactions are deferred ones, which take no write lock, so a reader never
+    waits for, or blocks, a running sync."""
+    with engine.connect().execution_options(sqlite_begin=_READ_ONLY) as connection:
+        yield connection
+
+
+@contextmanager
 def read_transaction(connection: Connection) -> Iterator[Connection]:
-    """A transaction that only reads: on SQLite a deferred one, which takes no write lock."""
-    connection.execution_options(sqlite_begin="DEFERRED")
+    """A transaction that only reads on a connection held for writing too (a run's locked
+    session): deferred on SQLite, like `reading`'s, then back to immediate ones."""
+    connection.execution_options(sqlite_begin=_READ_ONLY)
     try:
         with connection.begin():
             yield connection
     finally:
-        connection.execution_options(sqlite_begin="IMMEDIATE")
+        connection.execution_options(sqlite_begin=_READ_WRITE)
 
 
 def is_retryable(exc: DBAPIError) -> bool:
@@ -216,67 +227,6 @@ def is_retryable(exc: DBAPIError) -> bool:
     if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_CODES:
         return True
     return getattr(orig, "sqlstate", None) in _RETRYABLE_PG_STATES
-
-
-def check_schema(engine: Engine) -> None:
-    """Fail with a clear `DatabaseError` unless the database is at `SCHEMA_REVISION`."""
-    where = redact_url(engine.url.render_as_string(hide_password=False))
-    try:
-        with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-            has_table = engine.dialect.has_table(connection, "alembic_version")
-            revision = (
-                connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                if has_table
-                else None
-            )
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database {where}: {first_line(exc)}") from None
-    if revision is None:
-        raise DatabaseError(
-            f"the database {where} has no syncer tables yet: run `syncer db upgrade` first"
-        )
-    if revision != SCHEMA_REVISION:
-        known = revision in known_revisions()
-        hint = (
-            "run `syncer db upgrade`"
-            if known
-            else "it was written by a newer syncer; upgrade syncer to use it"
-        )
-        raise DatabaseError(
-            f"the database {where} is at schema revision {revision}, this syncer needs "
-            f"{SCHEMA_REVISION}: {hint}"
-        )
-
-
-def check_writable(engine: Engine) -> None:
-    """Fail with a clear `DatabaseError` unless syncer may write to the database.
-
-    A read-only SQLite file, a read-only PostgreSQL replica or a user without UPDATE rights
-    would otherwise fail every account's run, one by one; so would a URL in which syncer
-    cannot take its account locks (`check_lockable`). The probe is an UPDATE that changes
-    nothing, rolled back at once. Call it after `check_schema`.
-    """
-    from syncer.store.locks import check_lockable
-
-    check_lockable(engine)
-    where = redact_url(engine.url.render_as_string(hide_password=False))
-    try:
-        with engine.connect() as connection:
-            transaction = connection.begin()
-            try:
-                connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
-            finally:
-                transaction.rollback()
-    except DBAPIError as exc:
-        raise DatabaseError(f"cannot write to the database {where}: {first_line(exc)}") from None
-
-
-def known_revisions() -> set[str]:
-    """Revision ids of the migrations shipped with this syncer (file names start with them)."""
-    from syncer.store.migrate import migrations_folder
-
-    versions = migrations_folder() / "versions"
-    return {path.name.split("_", 1)[0] for path in versions.glob("*.py")}
 
 
 def first_line(exc: BaseException) -> str:

@@ -44,6 +44,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from syncer.errors import AccountBusyError, DatabaseError, LockLostError
+from syncer.store.engine import first_line, in_transaction, read_transaction, reading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,8 +71,6 @@ class AccountLock:
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """`work` in a read-only transaction on the lock's session (on SQLite a deferred one)."""
-        from syncer.store.engine import read_transaction
-
         with self._session_errors(), read_transaction(self.connection) as connection:
             return work(connection)
 
@@ -79,7 +78,6 @@ class AccountLock:
         """`work` in one write transaction on the lock's session, after proving, in that same
         transaction, that the session still holds the lock; retried whole after a deadlock.
         Raises `LockLostError` (nothing written) when the proof fails or the session died."""
-        from syncer.store.engine import in_transaction
 
         def proven(connection: Connection) -> T:
             self._prove(connection)
@@ -104,8 +102,6 @@ class AccountLock:
             yield
         except DBAPIError as exc:
             if exc.connection_invalidated or self.connection.invalidated:
-                from syncer.store.engine import first_line
-
                 raise LockLostError(
                     self.account, f"the database session holding it ended ({first_line(exc)})"
                 ) from None
@@ -158,7 +154,7 @@ def unlockable_reason(url: URL) -> str | None:
 def lock_holder(engine: Engine, account: str) -> int | None:
     """The server session (PostgreSQL backend pid, MariaDB connection id) holding the
     account's lock, or None; for operators and tests (e.g. to end that session)."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         if engine.dialect.name == "postgresql":
             high, low = _pg_lock_ids(account)
             value = connection.execute(

@@ -1,30 +1,18 @@
 """`syncer db upgrade`: apply the Alembic migrations to a database.
 
 The migrations live in `migrations/` at the top of the repository, which the package build
-installs as `syncer.migrations`; both layouts are found. Alembic is imported only here, so a
-sync does not pay for it.
+installs as `syncer.migrations`; both layouts are found (`schema.migrations_folder`).
+Alembic is imported only here, so a sync does not pay for it.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from syncer.errors import DatabaseError, UsageError
-from syncer.store.engine import first_line, known_revisions, make_engine, normalize_url, redact_url
-
-
-def migrations_folder() -> Path:
-    """The folder holding `env.py` and `versions/`, in a checkout or an installed package."""
-    checkout = Path(__file__).resolve().parents[2] / "migrations"
-    if (checkout / "env.py").exists():
-        return checkout
-    from importlib import import_module
-
-    installed = import_module("syncer.migrations")
-    return Path(str(installed.__file__)).resolve().parent
+from syncer.store.engine import first_line, make_engine, normalize_url, redact_url
+from syncer.store.schema import known_revisions, migrations_folder
 
 
 def alembic_config(url: str) -> object:

@@ -204,8 +204,8 @@ def test_database_at_an_older_revision_asks_for_an_upgrade(
     tmp_path: Path, invoke: Callable[..., Result]
 ) -> None:
     """A database a previous syncer made (revision 0001) is refused until `db upgrade`."""
-    from syncer.store.engine import SCHEMA_REVISION
     from syncer.store.migrate import upgrade
+    from syncer.store.schema import SCHEMA_REVISION
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "0001")
