@@ -30,7 +30,8 @@ from syncer.reports.periods import (
     zone_name,
 )
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import periods_table, reading, to_the_second
+from syncer.reports.sql import periods_table, to_the_second
+from syncer.store.engine import reading
 from syncer.store.models import PhoneNumber, StatusChange
 from syncer.timestamps import iso_z
 
@@ -124,6 +125,17 @@ class ChangeRow:
     to_status: str
     changed_at: datetime
 
+    def to_json(self) -> dict[str, Any]:
+        """One change as the changes report's JSON (and the statement's lists) write it."""
+        return {
+            "provider": self.provider,
+            "account": self.account,
+            "e164": self.e164,
+            "from_status": self.from_status,
+            "to_status": self.to_status,
+            "changed_at": iso_z(self.changed_at),
+        }
+
 
 @dataclass(frozen=True)
 class SummaryRow:
@@ -152,17 +164,7 @@ class ChangesReport:
         document = {
             "since": iso_z(self.since),
             "until": iso_z(self.until),
-            "changes": [
-                {
-                    "provider": change.provider,
-                    "account": change.account,
-                    "e164": change.e164,
-                    "from_status": change.from_status,
-                    "to_status": change.to_status,
-                    "changed_at": iso_z(change.changed_at),
-                }
-                for change in self.changes
-            ],
+            "changes": [change.to_json() for change in self.changes],
             "summary": [
                 {"from_status": line.from_status, "to_status": line.to_status, "count": line.count}
                 for line in self.summary

@@ -14,232 +14,51 @@ with the month's bounds, so the statement equals them by construction:
 
 Amounts are per currency and never added across currencies. The current month may be asked
 for: it is then accrued up to now (`complete` false) and the run-rate is the one in force now;
-a month that has not begun is refused (`UsageError`). The HTML is `statement_html`'s, the
-JSON this module's `to_json` (its shape is in docs/statement.md).
+a month that has not begun is refused (`UsageError`). What a statement holds, and its JSON,
+are `statement_model`'s; the HTML is `statement_html`'s.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from syncer import installed_version
 from syncer.config import Config
 from syncer.errors import UsageError
 from syncer.reports.accrual import DEFAULT_BILLABLE, AccrualRequest, accrual_report
 from syncer.reports.attribution import PARTS, ZERO, MonthRow
-from syncer.reports.changes import ChangeRow, ChangesReport, ChangesRequest, changes_report
+from syncer.reports.changes import ChangesReport, ChangesRequest, changes_report
 from syncer.reports.costs import CostsReport, CostsRequest, costs_report
-from syncer.reports.coverage import (
-    Coverage,
-    coverage_json,
-    month_coverage,
-    rejected_json,
-    runs_json,
+from syncer.reports.coverage import month_coverage
+from syncer.reports.periods import Month
+from syncer.reports.statement_model import (
+    BREAKDOWN_KEYS,
+    LISTED,
+    CurrencyFigures,
+    Listed,
+    StatementReport,
+    StatementRequest,
 )
-from syncer.reports.money import money_string
-from syncer.reports.periods import (
-    MICROSECOND,
-    Month,
-    Period,
-    local_text,
-    parse_month,
-    parse_zone,
-    zone_name,
-)
-from syncer.reports.sql import reading
-from syncer.timestamps import iso_z
+from syncer.store.engine import reading, redact_url
 
-LISTED = 100  # numbers listed per kind of change; the count is always complete
+# The statement's whole surface for the command line (its types live in `statement_model`).
+__all__ = [
+    "BREAKDOWN_KEYS",
+    "FORMATS",
+    "StatementReport",
+    "StatementRequest",
+    "statement_report",
+    "write_statement",
+]
+
 FORMATS = ("html", "json")
-BREAKDOWN_KEYS = ("provider", "account", "country", "type", "status")
-
-
-@dataclass(frozen=True)
-class StatementRequest:
-    """The month (None: the last complete one), in a time zone (UTC unless given)."""
-
-    month: Month | None = None
-    zone: tzinfo = UTC
-
-    @classmethod
-    def parse(cls, *, month: str | None = None, timezone: str | None = None) -> StatementRequest:
-        """From the command line's strings; bad input raises `UsageError`."""
-        zone = parse_zone(timezone)
-        return cls(parse_month(month, "--month") if month is not None else None, zone)
-
-    def resolve(self, now: datetime) -> Month:
-        """The month to state: refused when it has not begun at `now`."""
-        current = Month.of(now, self.zone)
-        if self.month is None:
-            return current.previous()
-        if self.month > current:
-            raise UsageError(
-                f"--month {self.month} has not begun (it is {local_text(now, self.zone)[:10]} "
-                f"{zone_name(self.zone)}); the latest statement is for {current}, up to now, "
-                f"and the last complete month is {current.previous()}"
-            )
-        return self.month
-
-
-@dataclass
-class CurrencyFigures:
-    """The bottom line in one currency: exact amounts (rounded only when written out)."""
-
-    currency: str
-    accrued: Fraction
-    setup_fees: Fraction
-    previous: Fraction
-    difference: Fraction
-    parts: dict[str, Fraction]  # the attribution of the difference; adds up to it exactly
-    numbers: int  # held in a billable status at some time in the month
-    unpriced_numbers: int
-    accrued_by_provider: dict[str, Fraction]
-    run_rate: Decimal | None  # monthly fees of every number held at the month's end
-    billable_run_rate: Decimal | None  # of those in a billable status
-    numbers_at_end: int
-
-
-@dataclass
-class Listed:
-    """Changes of one kind: how many, and the first `LISTED` of them, oldest first."""
-
-    count: int
-    changes: list[ChangeRow]
-
-    @property
-    def shortened(self) -> bool:
-        return len(self.changes) < self.count
-
-
-@dataclass
-class StatementReport:
-    """One month's statement, as known at `generated_at`; amounts exact, per currency."""
-
-    request: StatementRequest
-    month: Month
-    period: Period
-    generated_at: datetime
-    database: str
-    currencies: list[CurrencyFigures]
-    unpriced_in_month: int  # numbers held in a billable status in the month without a fee
-    breakdown: dict[str, CostsReport]
-    changes: ChangesReport
-    added: Listed
-    released: Listed
-    suspended: Listed
-    coverage: Coverage
-    version: str = ""
-
-    @property
-    def complete(self) -> bool:
-        """Whether the month was over when the statement was made."""
-        return self.period.end <= self.generated_at
-
-    @property
-    def accrued_until(self) -> datetime:
-        return min(self.period.end, self.generated_at)
-
-    @property
-    def run_rate_as_of(self) -> datetime:
-        return self.breakdown[BREAKDOWN_KEYS[0]].as_of
-
-    @property
-    def previous_month(self) -> Month:
-        return self.month.previous()
-
-    def to_json(self) -> dict[str, Any]:
-        """The statement for scripts (the shape is documented in docs/statement.md)."""
-        return {
-            "month": str(self.month),
-            "timezone": zone_name(self.request.zone),
-            "period": {"start": iso_z(self.period.start), "end": iso_z(self.period.end)},
-            "generated_at": iso_z(self.generated_at),
-            "complete": self.complete,
-            "accrued_until": iso_z(self.accrued_until),
-            "covered": self.coverage.complete,
-            "database": self.database,
-            "syncer_version": self.version,
-            "billable": list(DEFAULT_BILLABLE),
-            "currencies": [self._currency_json(figures) for figures in self.currencies],
-            "where_it_goes": {
-                "as_of": iso_z(self.run_rate_as_of),
-                "by": {key: report.to_json()["rows"] for key, report in self.breakdown.items()},
-                "totals": self.breakdown[BREAKDOWN_KEYS[0]].to_json()["totals"],
-            },
-            "what_changed": {
-                "since": iso_z(self.changes.since),
-                "until": iso_z(self.changes.until),
-                "summary": self.changes.to_json()["summary"],
-                "list_limit": LISTED,
-                **{
-                    name: {"count": listed.count, "listed": [_change(c) for c in listed.changes]}
-                    for name, listed in self.listed().items()
-                },
-            },
-            "cannot_vouch_for": {
-                "unpriced_numbers": self.unpriced_in_month,
-                "unpriced_by_account": [
-                    {"account": row.keys[0], "unpriced_numbers": row.unpriced_numbers}
-                    for row in self.breakdown["account"].rows
-                    if row.unpriced_numbers
-                ],
-                "coverage": coverage_json(self.coverage),
-                "rejected": rejected_json(self.coverage),
-            },
-            "sync_runs": runs_json(self.coverage),
-        }
-
-    def commands(self) -> dict[str, str]:
-        """The commands that give the statement's figures on their own."""
-        zone = self.request.zone
-        option = "" if zone_name(zone) == "UTC" else f" --timezone {zone_name(zone)}"
-        first = self.period.start.astimezone(zone)
-        last = (self.period.end - MICROSECOND).astimezone(zone)
-        end = self.run_rate_as_of.astimezone(zone)
-        as_of = f"{end:%Y-%m-%d}" if self.complete else f"{end:%Y-%m-%dT%H:%M:%S}"
-        return {
-            "accrual": f"syncer report accrual --from {self.previous_month} --to {self.month}"
-            + option,
-            "costs": f"syncer report costs --as-of {as_of} --by provider{option}",
-            "changes": f"syncer report changes --since {first:%Y-%m-%d} --until {last:%Y-%m-%d}"
-            + option,
-        }
-
-    def listed(self) -> dict[str, Listed]:
-        return {"added": self.added, "released": self.released, "suspended": self.suspended}
-
-    def _currency_json(self, figures: CurrencyFigures) -> dict[str, Any]:
-        return {
-            "currency": figures.currency,
-            "accrued": money_string(figures.accrued),
-            "setup_fees": money_string(figures.setup_fees),
-            "numbers": figures.numbers,
-            "unpriced_numbers": figures.unpriced_numbers,
-            "previous_month": {
-                "month": str(self.previous_month),
-                "accrued": money_string(figures.previous),
-            },
-            "difference": money_string(figures.difference),
-            "difference_parts": {name: money_string(figures.parts[name]) for name in PARTS},
-            "accrued_by_provider": [
-                {"provider": provider, "accrued": money_string(amount)}
-                for provider, amount in figures.accrued_by_provider.items()
-            ],
-            "run_rate": {
-                "as_of": iso_z(self.run_rate_as_of),
-                "numbers": figures.numbers_at_end,
-                "monthly_fee_total": money_string(figures.run_rate),
-                "billable_monthly_fee_total": money_string(figures.billable_run_rate),
-            },
-        }
 
 
 def statement_report(
@@ -255,8 +74,6 @@ def statement_report(
     mirror's coverage (see `syncer.reports.coverage`); without it every account is held to
     the default schedule.
     """
-    from syncer.store.engine import redact_url
-
     now = now or datetime.now(UTC)
     month = request.resolve(now)
     period = month.period(request.zone)
@@ -292,7 +109,7 @@ def statement_report(
         released=listed(changes(to_statuses=("released",), limit=LISTED)),
         suspended=listed(changes(to_statuses=("suspended",), limit=LISTED)),
         coverage=coverage,
-        version=_version(),
+        version=installed_version(),
     )
 
 
@@ -362,23 +179,3 @@ def _bottom_lines(
             )
         )
     return figures
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("syncer")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
-
-
-def _change(change: ChangeRow) -> dict[str, Any]:
-    return {
-        "provider": change.provider,
-        "account": change.account,
-        "e164": change.e164,
-        "from_status": change.from_status,
-        "to_status": change.to_status,
-        "changed_at": iso_z(change.changed_at),
-    }

@@ -25,13 +25,6 @@ from syncer.reports.accrual import DEFAULT_BILLABLE
 from syncer.reports.attribution import PARTS
 from syncer.reports.money import footed, page_money, rounded, signed_money
 from syncer.reports.periods import zone_name
-from syncer.reports.statement import (
-    BREAKDOWN_KEYS,
-    LISTED,
-    CurrencyFigures,
-    Listed,
-    StatementReport,
-)
 from syncer.reports.statement_cells import (
     count_cell,
     day_of,
@@ -47,6 +40,13 @@ from syncer.reports.statement_cells import (
     when,
 )
 from syncer.reports.statement_chart import attribution_svg, charts_available
+from syncer.reports.statement_model import (
+    BREAKDOWN_KEYS,
+    LISTED,
+    CurrencyFigures,
+    Listed,
+    StatementReport,
+)
 from syncer.reports.statement_style import STYLE, page_rules
 from syncer.reports.statement_trust import cannot_vouch_for, rests_on
 

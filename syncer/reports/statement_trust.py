@@ -11,7 +11,6 @@ from __future__ import annotations
 from syncer.reports.accrual import DEFAULT_BILLABLE
 from syncer.reports.coverage import BEFORE_FIRST_SYNC, SYNC_GAP, AccountCoverage, Gap
 from syncer.reports.periods import zone_name
-from syncer.reports.statement import StatementReport
 from syncer.reports.statement_cells import (
     count_cell,
     day_ranges,
@@ -21,6 +20,7 @@ from syncer.reports.statement_cells import (
     text_cell,
     when,
 )
+from syncer.reports.statement_model import StatementReport
 from syncer.reports.status import format_age
 
 COVERAGE_RULE = (
