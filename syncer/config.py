@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from syncer.errors import ConfigError
-from syncer.provider_facts import FACTS, PROVIDERS
+from syncer.provider_facts import FACTS, PROVIDERS, TRYVOX, ProviderName
 from syncer.records import check_fee
 from syncer.schedule import Schedule, parse_schedule
 from syncer.validation import dotted, field_problems
@@ -101,7 +101,7 @@ class AccountConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100)
-    provider: Literal["ringyo", "tryvox"]  # the names in `provider_facts.PROVIDERS`
+    provider: ProviderName
     api_key_env: str | None = None
     api_key: SecretStr | None = None
     # Declared before base_url, whose check reads it.
@@ -166,7 +166,7 @@ class AccountConfig(BaseModel):
         problems = []
         if (self.api_key_env is None) == (self.api_key is None):
             problems.append("give exactly one of api_key_env (recommended) and api_key")
-        if self.provider == "tryvox":
+        if self.provider == TRYVOX:
             if not self.account_id:
                 problems.append("account_id is required for a tryvox account")
             if self.fees is not None or self.currency is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from importlib import import_module
 
 # httpx imports its own command-line client when it is imported (click, rich and pygments:
 # about a tenth of a second at every start of syncer), unless that module cannot be
@@ -26,37 +26,30 @@ finally:
 # After the httpx import above, on purpose:
 from syncer.clock import SYSTEM_CLOCK, Clock  # noqa: E402
 from syncer.config import ResolvedAccount  # noqa: E402
+from syncer.provider_facts import PROVIDERS  # noqa: E402
 from syncer.providers.base import Listing, ListingOutcome, Page  # noqa: E402
 from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy  # noqa: E402
 from syncer.providers.known import KnownFingerprints  # noqa: E402
 
 __all__ = [
-    "PROVIDERS",
     "KnownFingerprints",
     "Listing",
     "ListingOutcome",
     "Page",
     "ProviderClient",
     "RetryPolicy",
+    "listing_for",
 ]
 
 
-def _ringyo(*args: Any) -> Listing:
-    from syncer.providers import ringyo
-
-    return ringyo.listing(*args)
-
-
-def _tryvox(*args: Any) -> Listing:
-    from syncer.providers import tryvox
-
-    return tryvox.listing(*args)
-
-
-# The provider registry: a provider's name in the config -> how to list one of its accounts
-# (`listing(account_config, api_client, clock, known)`; each provider module is imported only
-# when an account of it is listed).
-PROVIDERS: dict[str, Callable[..., Listing]] = {"ringyo": _ringyo, "tryvox": _tryvox}
+def listing_for(provider: str) -> Callable[..., Listing]:
+    """How to list an account of `provider`, one of `provider_facts.PROVIDERS` (the registry):
+    the `listing(account_config, api_client, clock, known)` of its module, which is named
+    after it and imported only when an account of it is listed."""
+    if provider not in PROVIDERS:
+        raise KeyError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+    listing: Callable[..., Listing] = import_module(f"{__name__}.{provider}").listing
+    return listing
 
 
 class ProviderClient:
@@ -88,8 +81,8 @@ class ProviderClient:
     def listing(self, known: KnownFingerprints | None = None) -> Listing:
         """A new listing of every number of the account; `known`: the fingerprints stored for
         the account's live numbers (see `Listing`)."""
-        provider = PROVIDERS[self.account.provider]
-        return provider(self.account.config, self._client, self._clock, known)
+        listing = listing_for(self.account.provider)
+        return listing(self.account.config, self._client, self._clock, known)
 
     def close(self) -> None:
         self._client.close()

@@ -9,6 +9,7 @@ failing its whole page in the database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -16,7 +17,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StrictStr, ValidationError
 
 from syncer.providers.keys import E164_PATTERN, RINGYO_ID_PATTERN
-from syncer.records import check_fee
+from syncer.records import Rejection, check_fee
+from syncer.validation import dotted, field_problems
 
 # The lengths of the columns the text fields land in (`syncer.store.models`; a test checks).
 FRIENDLY_NAME_LENGTH = 255
@@ -91,20 +93,31 @@ Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 
 
 def describe(error: ValidationError) -> str:
-    """A rejection reason: every failed field with what was wrong and what was received."""
+    """A rejection reason: every failed field (read by `syncer.validation`, as the config's
+    problems are) with what was wrong and what was received."""
     parts = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "record"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
+    for problem in field_problems(error):
+        where = dotted(problem.loc, "record")
+        if problem.kind == "missing":
             parts.append(f"{where}: required field is missing")
-        elif item["type"] in ("model_type", "dict_type"):
-            parts.append(f"{where}: must be an object, got {_short(item.get('input'))}")
-        elif "got" in message:
-            parts.append(f"{where}: {message}")
+        elif problem.kind in ("model_type", "dict_type"):
+            parts.append(f"{where}: must be an object, got {_short(problem.input)}")
+        elif "got" in problem.message:
+            parts.append(f"{where}: {problem.message}")
         else:
-            parts.append(f"{where}: {message} (got {_short(item.get('input'))})")
+            parts.append(f"{where}: {problem.message} (got {_short(problem.input)})")
     return "; ".join(parts)
+
+
+def rejection(
+    item: Any, error: ValidationError, key_field: str, key_rule: Callable[[Any], str | None]
+) -> Rejection:
+    """`item` rejected for `error`, with the key it carries when `key_rule` reads one
+    (`seen_key`: it protects the stored number) and what to show of its `key_field`."""
+    raw = item.get(key_field) if isinstance(item, dict) else None
+    key = key_rule(raw)
+    shown = key if key is not None else raw if isinstance(raw, str) else None
+    return Rejection(describe(error), item, external_id=shown, seen_key=key)
 
 
 def _short(value: Any) -> str:

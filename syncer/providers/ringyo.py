@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 from syncer.clock import Clock
 from syncer.config import AccountConfig
 from syncer.errors import InvalidCursorError, ProviderError
+from syncer.provider_facts import FACTS, RINGYO, RingyoStatus
 from syncer.providers.base import Listing, PassPage, release_rules
 from syncer.providers.fields import (
     ASSIGNED_TO_LENGTH,
@@ -35,8 +36,8 @@ from syncer.providers.fields import (
     Region,
     Text,
     Timestamp,
-    describe,
     parse_timestamp,
+    rejection,
 )
 from syncer.providers.http import ApiClient, ClientError
 from syncer.providers.keys import ringyo_id_key
@@ -51,7 +52,7 @@ from syncer.providers.pages import (
 )
 from syncer.records import NumberRecord, Rejection
 
-PATH = "/v1/phone-numbers"
+PATH = FACTS[RINGYO].listing_path
 PAGE_LIMIT = 100
 
 
@@ -74,7 +75,7 @@ class RingyoNumber(BaseModel):
     country: Country
     region: Region | None = None
     capabilities: RingyoCapabilities
-    status: Literal["active", "pending", "inactive"]
+    status: RingyoStatus
     default_agent_id: Assignee | None = None
     created_at: Timestamp
 
@@ -101,10 +102,7 @@ def to_record(item: Any, schedule: FeeSchedule) -> NumberRecord | Rejection:
     try:
         number = RingyoNumber.model_validate(item)
     except ValidationError as exc:
-        raw = item.get("id") if isinstance(item, dict) else None
-        key = ringyo_id_key(raw)
-        shown = key if key is not None else raw if isinstance(raw, str) else None
-        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
+        return rejection(item, exc, "id", ringyo_id_key)
     fee = schedule.monthly_fee(number.country)
     return NumberRecord(
         external_id=number.id,
@@ -140,7 +138,7 @@ class _Item(msgspec.Struct):
     phone_number: Annotated[str, msgspec.Meta(pattern=E164_COMPILED)]
     country: Annotated[str, msgspec.Meta(pattern=COUNTRY_COMPILED)]
     capabilities: _Capabilities
-    status: Literal["active", "pending", "inactive"]
+    status: RingyoStatus
     created_at: str
     friendly_name: Annotated[str, msgspec.Meta(max_length=FRIENDLY_NAME_LENGTH)] | None = None
     region: Annotated[str, msgspec.Meta(max_length=REGION_LENGTH)] | None = None
@@ -156,7 +154,7 @@ class RingyoMapper:
 
     def __init__(self, schedule: FeeSchedule) -> None:
         self._schedule = schedule
-        self.fingerprints = fingerprinter("ringyo", schedule.salt)
+        self.fingerprints = fingerprinter(RINGYO, schedule.salt)
 
     def map_parsed(self, item: Any) -> NumberRecord | Rejection:
         return to_record(item, self._schedule)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from syncer.clock import Clock
 from syncer.config import AccountConfig
 from syncer.errors import ProviderError
+from syncer.provider_facts import FACTS, TRYVOX, TryVoxStatus
 from syncer.providers.base import Listing, PassPage, release_rules
 from syncer.providers.fields import (
     ASSIGNED_TO_LENGTH,
@@ -42,8 +43,8 @@ from syncer.providers.fields import (
     NumberType,
     Region,
     Timestamp,
-    describe,
     parse_timestamp,
+    rejection,
 )
 from syncer.providers.http import ApiClient
 from syncer.providers.keys import e164_key
@@ -70,7 +71,7 @@ class TryVoxNumber(BaseModel):
     country: Country
     type: NumberType
     region: Region | None = None
-    status: Literal["active", "pending", "suspended"]
+    status: TryVoxStatus
     capabilities: list[StrictStr]
     monthly_fee: Fee
     setup_fee: Fee
@@ -86,10 +87,7 @@ def to_record(item: Any) -> NumberRecord | Rejection:
     try:
         number = TryVoxNumber.model_validate(item)
     except ValidationError as exc:
-        raw = item.get("e164") if isinstance(item, dict) else None
-        key = e164_key(raw)
-        shown = key if key is not None else raw if isinstance(raw, str) else None
-        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
+        return rejection(item, exc, "e164", e164_key)
     capabilities = set(number.capabilities)
     return NumberRecord(
         external_id=number.e164,
@@ -118,7 +116,7 @@ class _Item(msgspec.Struct):
     e164: Annotated[str, msgspec.Meta(pattern=E164_COMPILED)]
     country: Annotated[str, msgspec.Meta(pattern=COUNTRY_COMPILED)]
     type: Annotated[str, msgspec.Meta(max_length=NUMBER_TYPE_LENGTH)]
-    status: Literal["active", "pending", "suspended"]
+    status: TryVoxStatus
     capabilities: list[str]
     monthly_fee: Any
     setup_fee: Any
@@ -148,7 +146,7 @@ class TryVoxMapper:
     """TryVox items to records: compiled per page, or item by item (`to_record`) for a page
     with an item the compiled check refuses, so every rejection gets its exact reason."""
 
-    fingerprints = staticmethod(fingerprinter("tryvox"))
+    fingerprints = staticmethod(fingerprinter(TRYVOX))
 
     def map_parsed(self, item: Any) -> NumberRecord | Rejection:
         return to_record(item)
@@ -194,7 +192,9 @@ class TryVoxPaginator:
         assert account.account_id is not None
         self.account = account.name
         self._client = client
-        self._path = f"/v1/account/{quote(account.account_id, safe='')}/numbers"
+        self._path = FACTS[TRYVOX].listing_path.format(
+            account_id=quote(account.account_id, safe="")
+        )
         self._filters = account.filter_params
         self._concurrency = account.concurrency
         self.prefetch = max(2, self._concurrency)

@@ -22,11 +22,13 @@ from syncer.simulator import apis
 from syncer.simulator.apis import Reply
 from syncer.simulator.faults import parse_faults, spec_of
 from syncer.simulator.injector import EARLY_RETRY, FaultRuntime
-from syncer.simulator.model import RINGYO_PATH, SimAccount
+from syncer.simulator.model import RINGYO_PATH, TRYVOX_PATH, SimAccount
 from syncer.simulator.stats import Stats
 from syncer.simulator.world import World
 
-_TRYVOX_PATH = re.compile(r"^/v1/account/([^/]+)/numbers$")
+_TRYVOX_PATH = re.compile(
+    "^" + re.escape(TRYVOX_PATH).replace(re.escape("{account_id}"), "([^/]+)") + "$"
+)
 _SERVER_ERROR_CODES = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
 
 

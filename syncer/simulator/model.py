@@ -19,8 +19,8 @@ from syncer.simulator.countries import draw_number
 # Cumulative percentages of each provider's statuses (in `provider_facts` order): about
 # 85/8/7 (Ringyo), 85/7/8 (TryVox).
 _STATUS_CUMULATIVE = {RINGYO: (85, 93, 100), TRYVOX: (85, 92, 100)}
-RINGYO_PATH = "/v1/phone-numbers"
-TRYVOX_PATH = "/v1/account/{account_id}/numbers"
+RINGYO_PATH = FACTS[RINGYO].listing_path
+TRYVOX_PATH = FACTS[TRYVOX].listing_path
 
 # Generated numbers were bought in the three years before this instant; later ones get the
 # wall clock (see `NumberFactory.next_created_at`). Fixed, so a seed always gives one world.
