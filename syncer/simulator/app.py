@@ -14,8 +14,10 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer.provider_facts import PROVIDERS, RINGYO, TRYVOX
 from syncer.simulator import apis
@@ -42,6 +44,24 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
 
+    @classmethod
+    def parse(
+        cls, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes = b""
+    ) -> Request:
+        """A request as HTTP carries it: `target` is the request line's `/path?query` (the
+        path is unquoted; of a repeated query parameter the first wins)."""
+        url = urlsplit(target)
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(url.query):
+            query.setdefault(name, value)
+        return cls(
+            method=method,
+            path=unquote(url.path),
+            query=query,
+            headers={name.lower(): value for name, value in headers},
+            body=body,
+        )
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -66,11 +86,23 @@ def error_reply(provider: str, status: int, code: str, message: str) -> Reply:
 
 
 class SimulatorApp:
-    """Answers requests from a `World`, injecting the world's current faults."""
+    """Answers requests from a `World`, injecting the world's current faults.
 
-    def __init__(self, world: World, stats: Stats) -> None:
+    `monotonic` and `sleep` are the time the faults keep (rate-limit windows, latency): the
+    wall clock, unless a test gives its own."""
+
+    def __init__(
+        self,
+        world: World,
+        stats: Stats,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.world = world
         self.stats = stats
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._runtimes: dict[str, FaultRuntime] = {}
         self._runtimes_version = -1
@@ -99,7 +131,7 @@ class SimulatorApp:
         key = apis.bearer_key(request.headers)
         self.stats.enter(key)
         try:
-            return self._api_request(provider, request, account_id, key, time.monotonic())
+            return self._api_request(provider, request, account_id, key, self._monotonic())
         finally:
             self.stats.leave(key)
 
@@ -114,7 +146,7 @@ class SimulatorApp:
         runtime = self._runtime(provider)
         if runtime.faults.latency_ms:
             self.stats.fault("latency")
-            time.sleep(runtime.faults.latency_ms / 1000)
+            self._sleep(runtime.faults.latency_ms / 1000)
         with self._lock:
             failing = runtime.count_request()
             dropping = not failing and runtime.roll("drop", runtime.faults.drop_rate)
@@ -145,7 +177,7 @@ class SimulatorApp:
         with self._lock:
             self._account_requests[account.name] += 1
             number = self._account_requests[account.name]
-            limit = runtime.rate_limit(key, time.monotonic(), arrived)
+            limit = runtime.rate_limit(key, self._monotonic(), arrived)
             error = runtime.server_error() if limit is None else None
         self.stats.account_request(account.name)
         if limit is not None:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer.simulator.app import Outcome, Request, SimulatorApp
 from syncer.simulator.faults import Faults
@@ -90,16 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        url = urlsplit(self.path)
-        query: dict[str, str] = {}
-        for name, value in parse_qsl(url.query):
-            query.setdefault(name, value)  # the first of repeated parameters wins
-        request = Request(
-            method=self.command,
-            path=unquote(url.path),
-            query=query,
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=self._read_body(),
+        request = Request.parse(
+            self.command, self.path, self.headers.items(), body=self._read_body()
         )
         self._write(self.server.app.handle(request))
 

@@ -326,6 +326,18 @@ class World:
             self._number(account_name, key)
             self._remove(account_name, {key})
 
+    def restore(self, number: SimNumber) -> None:
+        """A number released from its account comes back, as it was (bought again, or its
+        release undone at the provider): listed again in its place."""
+        with self._lock:
+            by_key = self._by_key[number.account]
+            if number.key in by_key:
+                raise ValueError(f"{number.account} still has {number.key!r}")
+            sort_key = ringyo_sort_key if number.provider == RINGYO else _tryvox_sort_key
+            bisect.insort(self._listing[number.account], number, key=sort_key)
+            by_key[number.key] = number
+            self._changed()
+
     def add_numbers(self, account_name: str, n: int) -> list[str]:
         """Buy `n` new numbers, each newer than any before; returns their keys in purchase
         order (Ringyo lists them last, TryVox first, newest first)."""
