@@ -1,7 +1,12 @@
-"""Small in-test provider fakes for precise fault shapes (httpx.MockTransport handlers).
+"""Provider answers the simulator would never give, written field by field by the test.
 
-The simulator (`syncer simulate`) is what sync tests run against; these fakes exist for the
-cases where a test must control exactly which request fails and how.
+Accounts that only need to be listed come from the simulator's app, in-process
+(`tests.simulated`) or on loopback. These handlers (for `httpx.MockTransport`) serve what a
+test must control exactly: a chosen answer at a chosen request (`on_request`), a total that
+never adds up (`total_override`), pages that shift at a chosen moment (`after_page`), records
+spoiled in a precise way; and the report tests' histories (`tests.history`), whose listings
+name the currencies, setup fees and purchase dates each figure rests on, which the
+simulator's generated worlds do not choose.
 """
 
 from __future__ import annotations
@@ -105,38 +110,26 @@ class FakeTryVox:
         self.requests = 0
         self.after_page: Callable[[int], None] | None = None
         self.total_override: int | None = None
-        self.in_flight = 0
-        self.max_in_flight = 0
         self.lock = threading.Lock()
-        self.delay = 0.0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
             self.requests += 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.delay:
-                threading.Event().wait(self.delay)
-            with self.lock:
-                page = int(request.url.params.get("page", 1))
-                per_page = int(request.url.params.get("per_page", 20))
-                items = list(self.items)
-                chunk = items[(page - 1) * per_page : page * per_page]
-                total = len(items) if self.total_override is None else self.total_override
-                body = {
-                    "data": chunk,
-                    "pagination": {
-                        "total": total,
-                        "count": len(chunk),
-                        "per_page": per_page,
-                        "current_page": page,
-                        "total_pages": max(1, math.ceil(total / per_page)),
-                    },
-                }
-                if self.after_page is not None:
-                    self.after_page(page)
-            return as_json(body)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
+            page = int(request.url.params.get("page", 1))
+            per_page = int(request.url.params.get("per_page", 20))
+            items = list(self.items)
+            chunk = items[(page - 1) * per_page : page * per_page]
+            total = len(items) if self.total_override is None else self.total_override
+            body = {
+                "data": chunk,
+                "pagination": {
+                    "total": total,
+                    "count": len(chunk),
+                    "per_page": per_page,
+                    "current_page": page,
+                    "total_pages": max(1, math.ceil(total / per_page)),
+                },
+            }
+            if self.after_page is not None:
+                self.after_page(page)
+        return as_json(body)

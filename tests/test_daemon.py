@@ -1,7 +1,8 @@
 """The daemon in-process, part by part: jobs, ticks, the stop, the runner, metrics.
 
 Each part gets what it depends on passed in: a fake clock, a runner of the test's own (or the
-real one with `httpx.MockTransport` providers), a real SQLite database. Nothing is patched and
+real one with the simulator's providers in-process, or a fake's precise faults), a real
+SQLite database. Nothing is patched and
 nothing waits on the clock: a test waits only for an event that its own fakes set. The whole
 daemon as a process, with real signals and schedules, is in `test_daemon_process.py`.
 """
@@ -43,13 +44,15 @@ from syncer.metrics import Metrics, serve_metrics
 from syncer.providers import ProviderClient, RetryPolicy
 from syncer.providers.http import RequestObserver
 from syncer.reports.health import last_run_started, mirror_gauges
+from syncer.simulator.app import Request
 from syncer.store import writes
 from syncer.store.engine import in_transaction, make_engine
 from syncer.store.models import SyncRun
 from syncer.sync import AccountResult, RunCounts, SyncInterrupted
 from tests.conftest import FakeClock
-from tests.fakes import FakeRingyo, FakeTryVox, ringyo_item, tryvox_item
+from tests.fakes import FakeTryVox, tryvox_item
 from tests.invariants import assert_history_invariants, running_runs
+from tests.simulated import SimulatedProviders, world_of
 
 Handler = Callable[[httpx.Request], httpx.Response]
 NOON = datetime(2026, 10, 3, 12, 0, tzinfo=UTC)  # a Saturday
@@ -379,15 +382,23 @@ def test_a_run_that_ignores_the_stop_makes_it_unclean(engine: Engine) -> None:
     assert not runner.closed  # the run may still use its client
 
 
-def mock_clients(handlers: dict[str, Handler]) -> Any:
+def mock_clients(handlers: dict[str, Handler | SimulatedProviders]) -> Any:
+    """Provider clients whose requests a fake's handler, or the simulator, answers."""
+
     def make(
         resolved: ResolvedAccount, clock: Clock, observer: RequestObserver | None
     ) -> ProviderClient:
+        handler = handlers[resolved.name]
+        transport = (
+            handler.transport
+            if isinstance(handler, SimulatedProviders)
+            else httpx.MockTransport(handler)
+        )
         return ProviderClient(
             resolved,
             clock=clock,
             policy=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05),
-            transport=httpx.MockTransport(handlers[resolved.name]),
+            transport=transport,
             observer=observer,
         )
 
@@ -402,17 +413,18 @@ def runs(engine: Engine, name: str) -> list[Any]:
 
 def test_a_stop_interrupts_a_run_which_records_itself(engine: Engine) -> None:
     listing, go_on = threading.Event(), threading.Event()
-    fake = FakeRingyo([ringyo_item(n) for n in range(500)])  # 5 pages of 100, one at a time
+    providers = SimulatedProviders(world_of(500))  # 5 pages of 100, one at a time
+    asked: list[Request] = []
 
-    def hold_the_third_page(number: int, _cursor: str | None) -> httpx.Response | None:
-        if number == 3:
+    def hold_the_third_page(request: Request) -> None:
+        asked.append(request)
+        if len(asked) == 3:
             listing.set()
             go_on.wait(WAIT)
-        return None
 
-    fake.on_request = hold_the_third_page
-    ringyo = account("ringyo-big", provider="ringyo")
-    clients = mock_clients({ringyo.name: fake})
+    providers.on_request = hold_the_third_page
+    ringyo = providers.account("ringyo-1", name="ringyo-big", schedule="every 1h")
+    clients = mock_clients({ringyo.name: providers})
     options = DaemonOptions(run_now=True)
     config = config_of(engine, ringyo)
     daemon = Daemon(engine, config, [ringyo], options, client_factory=clients)

@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, update
 
-from syncer.config import AccountConfig, Config, ResolvedAccount
-from syncer.providers import KnownFingerprints, ProviderClient, RetryPolicy, pages, ringyo, tryvox
+from syncer.config import Config
+from syncer.providers import KnownFingerprints, RetryPolicy, pages, ringyo, tryvox
 from syncer.records import NumberRecord, Rejection
 from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
@@ -21,6 +20,7 @@ from syncer.sync import AccountSync
 from tests.conftest import FakeClock
 from tests.fakes import ringyo_item, tryvox_item
 from tests.invariants import assert_history_invariants
+from tests.simulated import SimulatedProviders, world_of
 
 SCHEDULE = ringyo.FeeSchedule({"default": Decimal("1.00"), "US": Decimal("1.15")}, "USD")
 
@@ -147,36 +147,11 @@ def test_fingerprints_follow_the_bytes_and_the_salt() -> None:
 # -- through a sync -----------------------------------------------------------------------
 
 
-def ringyo_account(fees: dict[str, Decimal]) -> ResolvedAccount:
-    return ResolvedAccount(
-        AccountConfig(
-            name="ringyo-main",
-            provider="ringyo",
-            api_key=SecretStr("k"),
-            base_url="https://api.ringyo.test",
-            fees=fees,
-            currency="USD",
-        ),
-        SecretStr("rk_page_path"),
-    )
-
-
-def ringyo_handler(items: list[dict[str, Any]]) -> Any:
-    def handle(request: httpx.Request) -> httpx.Response:
-        body = {"data": items, "has_more": False, "next_cursor": None, "total": len(items)}
-        return httpx.Response(200, json=body)
-
-    return handle
-
-
-def sync(engine: Engine, account: ResolvedAccount, items: list[Any], clock: FakeClock) -> Any:
-    client = ProviderClient(
-        account,
-        clock=clock,
-        policy=RetryPolicy(max_attempts=1),
-        transport=httpx.MockTransport(ringyo_handler(items)),
-    )
-    with client:
+def sync(engine: Engine, world: World, fees: dict[str, Decimal], clock: FakeClock) -> Any:
+    """Sync the simulated `ringyo-1` (as "ringyo-main") with the fee schedule `fees`."""
+    providers = SimulatedProviders(world)
+    account = providers.account("ringyo-1", name="ringyo-main", fees=fees, currency="USD")
+    with providers.client(account, clock, RetryPolicy(max_attempts=1)) as client:
         return AccountSync(engine, Config(), client, clock=clock).run()
 
 
@@ -190,9 +165,9 @@ def versions(engine: Engine) -> int:
 def test_unchanged_items_skip_validation_and_write_nothing(
     engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    items = [ringyo_item(n) for n in range(5)]
-    account = ringyo_account({"default": Decimal("1.00")})
-    assert sync(engine, account, items, clock).ok
+    world = world_of(5)
+    fees = {"default": Decimal("1.00")}
+    assert sync(engine, world, fees, clock).ok
     validated: list[int] = []
     real = ringyo.RingyoMapper.map_raw
     monkeypatch.setattr(
@@ -201,22 +176,24 @@ def test_unchanged_items_skip_validation_and_write_nothing(
         lambda self, page: validated.append(len(page)) or real(self, page),
     )
     clock.advance(60)
-    again = sync(engine, account, items, clock)
+    again = sync(engine, world, fees, clock)
     assert again.ok
     assert (again.counts.unchanged, again.counts.updated, validated) == (5, 0, [])
-    items[2] = {**items[2], "status": "inactive"}
+    third = world.numbers_of("ringyo-1")[2]
+    other = "inactive" if third.status != "inactive" else "active"
+    world.set_status("ringyo", "ringyo-1", third.key, other)
     clock.advance(60)
-    changed = sync(engine, account, items, clock)
+    changed = sync(engine, world, fees, clock)
     assert (changed.counts.updated, changed.counts.unchanged, validated) == (1, 4, [1])
 
 
 def test_a_new_fee_schedule_is_noticed_even_though_the_items_did_not_change(
     engine: Engine, clock: FakeClock
 ) -> None:
-    items = [ringyo_item(n) for n in range(4)]
-    assert sync(engine, ringyo_account({"default": Decimal("1.00")}), items, clock).ok
+    world = world_of(4)
+    assert sync(engine, world, {"default": Decimal("1.00")}, clock).ok
     clock.advance(60)
-    result = sync(engine, ringyo_account({"default": Decimal("1.25")}), items, clock)
+    result = sync(engine, world, {"default": Decimal("1.25")}, clock)
     assert (result.counts.updated, result.counts.unchanged) == (4, 0)
     with engine.connect() as connection:
         fees = set(connection.execute(select(PhoneNumber.monthly_fee)).scalars())
@@ -229,18 +206,18 @@ def test_switching_fingerprints_marks_no_number_changed(
 ) -> None:
     """Fingerprints lost (as after migration 0003) or from another mapping version: the items
     are validated and compared by content hash; no version is written, the fingerprints are."""
-    items = [ringyo_item(n) for n in range(6)]
-    account = ringyo_account({"default": Decimal("1.00")})
-    assert sync(engine, account, items, clock).ok
+    world = world_of(6)
+    fees = {"default": Decimal("1.00")}
+    assert sync(engine, world, fees, clock).ok
     before = versions(engine)
     with engine.begin() as connection:
         connection.execute(update(PhoneNumber).values(fingerprint=None))
     clock.advance(60)
-    result = sync(engine, account, items, clock)
+    result = sync(engine, world, fees, clock)
     assert (result.counts.unchanged, result.counts.updated, result.counts.released) == (6, 0, 0)
     monkeypatch.setattr(pages, "MAPPING_VERSION", pages.MAPPING_VERSION + 1)
     clock.advance(60)
-    result = sync(engine, account, items, clock)
+    result = sync(engine, world, fees, clock)
     assert (result.counts.unchanged, result.counts.updated) == (6, 0)
     assert versions(engine) == before
     with engine.connect() as connection:

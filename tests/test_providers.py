@@ -1,7 +1,13 @@
-"""Provider listings: paging rules, restarts, drift, completeness and record validation."""
+"""Provider listings: paging rules, restarts, drift, completeness and record validation.
+
+Listings of plain accounts run against the simulator's app in-process (`tests.simulated`);
+the fakes serve the answers the simulator never gives (a refused cursor at a chosen request,
+a total that never adds up, pages that shift at a chosen moment).
+"""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +19,12 @@ from syncer.config import AccountConfig, ResolvedAccount
 from syncer.errors import ProviderError
 from syncer.providers import Listing, ProviderClient, RetryPolicy, ringyo, tryvox
 from syncer.records import NumberRecord, Rejection
+from syncer.simulator.app import Request
 from tests.conftest import FakeClock
 from tests.fakes import FakeRingyo, FakeTryVox, ringyo_item, tryvox_item
+from tests.simulated import SimulatedProviders, keys_of, world_of
+
+WAIT = 30.0  # how long a held request waits for the others before the test fails
 
 
 def account(provider: str, **extra: Any) -> ResolvedAccount:
@@ -48,29 +58,42 @@ def keys(pages: list[Any]) -> list[str]:
     return [r.external_id for p in pages for r in p.records]
 
 
+def simulated_listing(
+    providers: SimulatedProviders, acct: ResolvedAccount, clock: FakeClock
+) -> tuple[Listing, list[Any]]:
+    with providers.client(acct, clock, RetryPolicy(max_attempts=3)) as client:
+        listing = client.listing()
+        return listing, list(listing.pages())
+
+
 def test_ringyo_lists_every_page_with_limit_100(clock: FakeClock) -> None:
-    fake = FakeRingyo([ringyo_item(n) for n in range(250)])
-    listing, pages = listing_of(account("ringyo"), fake, clock)
+    world = world_of(250)
+    providers = SimulatedProviders(world)
+    listing, pages = simulated_listing(providers, providers.account("ringyo-1"), clock)
     assert len(pages) == 3
-    assert sorted(keys(pages)) == sorted(f"pn_{n:06d}" for n in range(250))
+    assert providers.stats()["requests"]["ringyo"] == {"200": 3}
+    assert keys(pages) == keys_of(world, "ringyo-1")
     assert listing.outcome.complete
     assert listing.outcome.can_release
 
 
 def test_ringyo_filters_reach_the_api_and_block_release(clock: FakeClock) -> None:
-    seen_params: list[dict[str, str]] = []
-    fake = FakeRingyo([ringyo_item(n, status="active" if n % 3 else "pending") for n in range(30)])
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen_params.append(dict(request.url.params))
-        return fake(request)
-
-    acct = account("ringyo", filters={"status": "active", "country": "US"})
-    listing, pages = listing_of(acct, handler, clock)
-    assert seen_params[0]["status"] == "active"
-    assert seen_params[0]["country"] == "US"
-    assert seen_params[0]["limit"] == "100"
-    assert len(keys(pages)) == 20
+    world = world_of(300, seed=2)
+    providers = SimulatedProviders(world)
+    asked: list[dict[str, str]] = []
+    providers.on_request = lambda request: asked.append(request.query)
+    acct = providers.account("ringyo-1", filters={"status": "active", "country": "US"})
+    listing, pages = simulated_listing(providers, acct, clock)
+    assert asked[0]["status"] == "active"
+    assert asked[0]["country"] == "US"
+    assert asked[0]["limit"] == "100"
+    active_us = [
+        number.key
+        for number in world.numbers_of("ringyo-1")
+        if number.status == "active" and number.country == "US"
+    ]
+    assert 0 < len(active_us) < 300
+    assert keys(pages) == active_us
     assert listing.outcome.complete
     assert not listing.outcome.can_release  # a status filter can never prove a release
     assert listing.outcome.release_scope == {"country": "US"}
@@ -128,13 +151,30 @@ def test_ringyo_total_disagreeing_with_records_is_incomplete(clock: FakeClock) -
 
 
 def test_tryvox_fetches_pages_concurrently(clock: FakeClock) -> None:
-    fake = FakeTryVox([tryvox_item(n) for n in range(1000)])
-    fake.delay = 0.02
-    listing, pages = listing_of(account("tryvox", concurrency=4), fake, clock)
+    """After the first page, `concurrency` (4) requests are in flight at once, never more:
+    the simulator holds the pages it is asked for until four are waiting together (a client
+    that fetched one page at a time would never get past the first of them)."""
+    world = world_of(1000)
+    providers = SimulatedProviders(world)
+    gate = threading.Condition()
+    waiting: list[str] = []
+
+    def four_at_once(request: Request) -> None:
+        if request.query.get("page") == "1":
+            return
+        with gate:
+            waiting.append(request.query["page"])
+            gate.notify_all()
+            if not gate.wait_for(lambda: len(waiting) >= 4, timeout=WAIT):
+                raise AssertionError(f"pages {waiting} waited in vain for a 4th request")
+
+    providers.on_request = four_at_once
+    acct = providers.account("tryvox-1", concurrency=4)
+    listing, pages = simulated_listing(providers, acct, clock)
     assert len(pages) == 10
-    assert len(set(keys(pages))) == 1000
-    assert fake.max_in_flight >= 3
-    assert fake.max_in_flight <= 4
+    assert keys(pages) == keys_of(world, "tryvox-1")
+    assert sorted(waiting[:4]) == ["2", "3", "4", "5"]  # held together
+    assert providers.max_in_flight == 4
     assert listing.outcome.complete
 
 

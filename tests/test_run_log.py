@@ -6,31 +6,21 @@ import io
 import json
 import logging
 
-import httpx
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from syncer.config import AccountConfig, Config, ResolvedAccount
+from syncer.config import Config
 from syncer.logs import _JsonFormatter, register_secrets
-from syncer.providers import ProviderClient
 from syncer.sync import AccountSync
 from tests.conftest import FakeClock
-from tests.fakes import FakeTryVox, tryvox_item
+from tests.simulated import SimulatedProviders, world_of
 
 
 def test_run_line_is_structured_json_without_the_key(engine: Engine, clock: FakeClock) -> None:
-    key = "tvx_live_secret_for_the_log_test"
+    world = world_of(7)
+    key = world.account("tryvox-1").api_key
     register_secrets([key])
-    account = ResolvedAccount(
-        AccountConfig(
-            name="vox-log",
-            provider="tryvox",
-            account_id="acc_1",
-            api_key_env="UNUSED",
-            base_url="https://api.tryvox.test",
-        ),
-        SecretStr(key),
-    )
+    providers = SimulatedProviders(world)
+    account = providers.account("tryvox-1", name="vox-log")
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_JsonFormatter())
@@ -39,8 +29,7 @@ def test_run_line_is_structured_json_without_the_key(engine: Engine, clock: Fake
     previous = logger.level
     logger.setLevel(logging.INFO)
     try:
-        transport = httpx.MockTransport(FakeTryVox([tryvox_item(n) for n in range(7)]))
-        with ProviderClient(account, clock=clock, transport=transport) as client:
+        with providers.client(account, clock) as client:
             AccountSync(engine, Config(), client, clock=clock).run()
     finally:
         logger.removeHandler(handler)

@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
@@ -24,13 +23,13 @@ from sqlalchemy import Engine
 
 from syncer.cli import main
 from syncer.config import AccountConfig, Config, ResolvedAccount
-from syncer.providers import ProviderClient
 from syncer.reports.status import RunRate, account_status
+from syncer.simulator import World
 from syncer.store import writes
 from syncer.store.engine import in_transaction, make_engine
 from syncer.sync import AccountSync
 from tests.conftest import FakeClock
-from tests.fakes import FakeTryVox, tryvox_item
+from tests.simulated import SimulatedProviders, world_of
 
 NOON = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -50,11 +49,13 @@ def ringyo_config(name: str = "ringyo-main") -> AccountConfig:
     return AccountConfig(name=name, provider="ringyo", api_key_env="RINGYO_KEY_NOT_SET")
 
 
-def sync_at(engine: Engine, at: datetime, account: AccountConfig, items: list[Any]) -> None:
+def sync_at(engine: Engine, at: datetime, account: AccountConfig, world: World) -> None:
+    """Sync `account` at `at`, listing the simulated `tryvox-1` of `world`."""
     clock = FakeClock(at)
-    resolved = ResolvedAccount(account, SecretStr("tvx_status_key"))
-    transport = httpx.MockTransport(FakeTryVox(items))
-    with ProviderClient(resolved, clock=clock, transport=transport) as client:
+    simulated = world.account("tryvox-1")
+    config = account.model_copy(update={"account_id": simulated.account_id})
+    resolved = ResolvedAccount(config, SecretStr(simulated.api_key))
+    with SimulatedProviders(world).client(resolved, clock) as client:
         assert AccountSync(engine, Config(), client, clock=clock).run().ok
 
 
@@ -83,9 +84,17 @@ def add_run(
     return in_transaction(engine, write)
 
 
-def inventory_items() -> list[Any]:
-    items = [tryvox_item(n, fee="1.25") for n in range(10)]
-    return items + [tryvox_item(n, status="suspended", fee="2.10") for n in range(10, 12)]
+def priced(*numbers: tuple[str, str]) -> World:
+    """`tryvox-1` with one number per (status, monthly fee)."""
+    world = world_of(len(numbers))
+    for number, (status, fee) in zip(world.numbers_of("tryvox-1"), numbers, strict=True):
+        world.set_status("tryvox", "tryvox-1", number.key, status)
+        world.set_monthly_fee("tryvox-1", number.key, Decimal(fee))
+    return world
+
+
+def inventory_items() -> World:
+    return priced(*[("active", "1.25")] * 10, *[("suspended", "2.10")] * 2)
 
 
 def test_status_of_each_account(engine: Engine) -> None:
@@ -283,7 +292,7 @@ def test_status_money_is_exact_in_json_and_csv_and_rounded_only_in_the_table(
     from syncer.reports.render import render_text
 
     vox = vox_config()
-    sync_at(engine, NOON, vox, [tryvox_item(n, fee="0.0075") for n in range(3)])
+    sync_at(engine, NOON, vox, priced(*[("active", "0.0075")] * 3))
     report = account_status(engine, Config(accounts=[vox]), now=NOON + timedelta(minutes=5))
 
     (account,) = json.loads(render_text(report, "json"))["accounts"]

@@ -1,4 +1,8 @@
-"""Exact history: the change matrix, idempotence and comebacks, on every database."""
+"""Exact history: the change matrix, idempotence and comebacks, on every database.
+
+The accounts are the simulator's, listed in-process (`tests.simulated`); a record spoiled in a
+precise way comes from `tests.fakes`.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,13 @@ from sqlalchemy import Engine, func, select
 
 from syncer.config import AccountConfig, Config, ResolvedAccount
 from syncer.providers import ProviderClient, RetryPolicy
+from syncer.simulator import World
 from syncer.store.models import PhoneNumber, PhoneNumberVersion, StatusChange, SyncRun
 from syncer.sync import AccountResult, AccountSync, SyncOptions
 from tests.conftest import FakeClock
 from tests.fakes import FakeTryVox, tryvox_item
 from tests.invariants import assert_history_invariants
+from tests.simulated import SimulatedProviders, world_of
 
 ACCOUNT = ResolvedAccount(
     AccountConfig(
@@ -31,11 +37,16 @@ ACCOUNT = ResolvedAccount(
 
 
 def sync_once(engine: Engine, handler: Any, clock: FakeClock, **options: Any) -> AccountResult:
+    """Sync `ACCOUNT` against a fake's `handler`, or the simulated `tryvox-1` of a world."""
+    account, transport = ACCOUNT, httpx.MockTransport(handler)
+    if isinstance(handler, World):
+        providers = SimulatedProviders(handler)
+        account, transport = providers.account("tryvox-1", name="vox-main"), providers.transport
     client = ProviderClient(
-        ACCOUNT,
+        account,
         clock=clock,
         policy=RetryPolicy(max_attempts=2),
-        transport=httpx.MockTransport(handler),
+        transport=transport,
     )
     with client:
         return AccountSync(
@@ -82,69 +93,82 @@ def e164(n: int) -> str:
     return tryvox_item(n)["e164"]
 
 
+def other_status(status: str) -> str:
+    return "suspended" if status != "suspended" else "active"
+
+
 def test_change_matrix(engine: Engine, clock: FakeClock) -> None:
-    fake = FakeTryVox([tryvox_item(n) for n in range(6)])
+    world = world_of(6, clock=clock)
+    numbers = world.numbers_of("tryvox-1")
+    first_state = {number.e164: (number.status, number.monthly_fee) for number in numbers}
     t1 = clock.now()
-    first = sync_once(engine, fake, clock)
+    first = sync_once(engine, world, clock)
     assert first.ok
     assert (first.counts.created, first.counts.seen) == (6, 6)
     assert count(engine, PhoneNumberVersion) == 6
 
     # the world changes: a status, a fee, a removal, a new number; two stay as they were
-    fake.items[0]["status"] = "suspended"
-    fake.items[1]["monthly_fee"] = "2.00"
-    removed = fake.items.pop(2)
-    fake.items.insert(0, tryvox_item(6))
+    moved, repriced, removed, kept = numbers[0], numbers[1], numbers[2], numbers[3]
+    was, fee = first_state[moved.e164]
+    world.set_status("tryvox", "tryvox-1", moved.key, other_status(was))
+    new_fee = repriced.monthly_fee + Decimal("0.75")
+    world.set_monthly_fee("tryvox-1", repriced.key, new_fee)
+    world.release("tryvox-1", removed.key)
+    (added,) = world.add_numbers("tryvox-1", 1)
     clock.advance(3600)
     t2 = clock.now()
-    second = sync_once(engine, fake, clock)
+    second = sync_once(engine, world, clock)
     assert second.ok, second.error
     c = second.counts
     assert (c.seen, c.created, c.updated, c.unchanged, c.released, c.rejected) == (6, 1, 2, 3, 1, 0)
 
-    assert versions_of(engine, e164(0)) == [
-        ("active", Decimal("1.25"), t1, t2),
-        ("suspended", Decimal("1.25"), t2, None),
+    assert versions_of(engine, moved.e164) == [(was, fee, t1, t2), (moved.status, fee, t2, None)]
+    repriced_status, old_fee = first_state[repriced.e164]
+    assert versions_of(engine, repriced.e164) == [
+        (repriced_status, old_fee, t1, t2),
+        (repriced_status, new_fee, t2, None),
     ]
-    assert versions_of(engine, e164(1)) == [
-        ("active", Decimal("1.25"), t1, t2),
-        ("active", Decimal("2.00"), t2, None),
+    removed_status, removed_fee = first_state[removed.e164]
+    assert versions_of(engine, removed.e164) == [
+        (removed_status, removed_fee, t1, t2),
+        ("released", removed_fee, t2, None),
     ]
-    assert versions_of(engine, removed["e164"]) == [
-        ("active", Decimal("1.25"), t1, t2),
-        ("released", Decimal("1.25"), t2, None),
+    new = world.numbers_of("tryvox-1")[0]  # TryVox lists the newest first
+    assert new.key == added
+    assert versions_of(engine, added) == [(new.status, new.monthly_fee, t2, None)]
+    assert versions_of(engine, kept.e164) == [(*first_state[kept.e164], t1, None)]
+    assert changes_of(engine, moved.e164) == [(None, was, t1), (was, moved.status, t2)]
+    assert changes_of(engine, repriced.e164) == [(None, repriced_status, t1)]  # a fee change only
+    assert changes_of(engine, removed.e164) == [
+        (None, removed_status, t1),
+        (removed_status, "released", t2),
     ]
-    assert versions_of(engine, e164(6)) == [("active", Decimal("1.25"), t2, None)]
-    assert versions_of(engine, e164(3)) == [("active", Decimal("1.25"), t1, None)]
-    assert changes_of(engine, e164(0)) == [(None, "active", t1), ("active", "suspended", t2)]
-    assert changes_of(engine, e164(1)) == [(None, "active", t1)]  # a fee change is no status change
-    assert changes_of(engine, removed["e164"]) == [(None, "active", t1), ("active", "released", t2)]
 
     # the removed number comes back
-    fake.items.append(removed)
+    world.restore(removed)
     clock.advance(3600)
     t3 = clock.now()
-    third = sync_once(engine, fake, clock)
+    third = sync_once(engine, world, clock)
     assert (third.counts.updated, third.counts.created, third.counts.released) == (1, 0, 0)
-    assert versions_of(engine, removed["e164"])[-2:] == [
-        ("released", Decimal("1.25"), t2, t3),
-        ("active", Decimal("1.25"), t3, None),
+    assert versions_of(engine, removed.e164)[-2:] == [
+        ("released", removed_fee, t2, t3),
+        (removed_status, removed_fee, t3, None),
     ]
-    assert changes_of(engine, removed["e164"])[-1] == ("released", "active", t3)
+    assert changes_of(engine, removed.e164)[-1] == ("released", removed_status, t3)
     with engine.connect() as conn:
-        back = conn.execute(select(PhoneNumber).where(PhoneNumber.e164 == removed["e164"])).one()
-    assert (back.status, back.released_at, back.first_seen_at) == ("active", None, t1)
+        back = conn.execute(select(PhoneNumber).where(PhoneNumber.e164 == removed.e164)).one()
+    assert (back.status, back.released_at, back.first_seen_at) == (removed_status, None, t1)
     assert_history_invariants(engine)
 
 
 def test_unchanged_world_changes_no_row(engine: Engine, clock: FakeClock) -> None:
-    fake = FakeTryVox([tryvox_item(n) for n in range(250)])
-    sync_once(engine, fake, clock)
+    world = world_of(250)
+    sync_once(engine, world, clock)
     with engine.connect() as c:
         before = [tuple(r) for r in c.execute(select(PhoneNumber).order_by(PhoneNumber.id))]
         versions_before = [tuple(r) for r in c.execute(select(PhoneNumberVersion))]
     clock.advance(600)
-    again = sync_once(engine, fake, clock)
+    again = sync_once(engine, world, clock)
     assert again.ok
     assert (again.counts.unchanged, again.counts.created, again.counts.updated) == (250, 0, 0)
     with engine.connect() as c:
@@ -156,16 +180,16 @@ def test_unchanged_world_changes_no_row(engine: Engine, clock: FakeClock) -> Non
 
 
 def test_last_seen_is_refreshed_daily_not_every_sync(engine: Engine, clock: FakeClock) -> None:
-    fake = FakeTryVox([tryvox_item(n) for n in range(3)])
+    world = world_of(3)
     t1 = clock.now()
-    sync_once(engine, fake, clock)
+    sync_once(engine, world, clock)
     clock.advance(3600)
-    sync_once(engine, fake, clock)
+    sync_once(engine, world, clock)
     with engine.connect() as c:
         assert set(c.execute(select(PhoneNumber.last_seen_at)).scalars()) == {t1}
     clock.advance(86400)
     t3 = clock.now()
-    sync_once(engine, fake, clock)
+    sync_once(engine, world, clock)
     with engine.connect() as c:
         assert set(c.execute(select(PhoneNumber.last_seen_at)).scalars()) == {t3}
     assert count(engine, PhoneNumberVersion) == 3
@@ -200,8 +224,7 @@ def test_rejected_record_keeps_last_good_state_and_is_not_released(
 
 
 def test_sync_run_row_records_the_run(engine: Engine, clock: FakeClock) -> None:
-    fake = FakeTryVox([tryvox_item(n) for n in range(150)])
-    result = sync_once(engine, fake, clock)
+    result = sync_once(engine, world_of(150), clock)
     with engine.connect() as c:
         run = c.execute(select(SyncRun).where(SyncRun.id == result.run_id)).one()
     assert run.status == "succeeded"

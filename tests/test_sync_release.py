@@ -1,48 +1,67 @@
-"""Release only on proof: failed, partial, filtered or emptied listings release nothing."""
+"""Release only on proof: failed, partial, filtered or emptied listings release nothing.
+
+The account is the simulator's `tryvox-1` (250 numbers), listed in-process; a listing that
+never adds up, or holds a record spoiled in a precise way, is served by `tests.fakes` with the
+same numbers.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
-from syncer.config import AccountConfig, Config, ResolvedAccount
+from syncer.config import Config, ResolvedAccount
 from syncer.providers import ProviderClient, RetryPolicy
+from syncer.simulator import World, parse_faults
 from syncer.store.models import PhoneNumber, SyncRun
 from syncer.sync import AccountResult, AccountSync, SyncOptions
 from tests.conftest import FakeClock
-from tests.fakes import FakeTryVox, tryvox_item
+from tests.fakes import FakeTryVox
 from tests.invariants import assert_history_invariants
+from tests.simulated import SimulatedProviders, items_of, world_of
 
 
-def vox(**extra: Any) -> ResolvedAccount:
-    config = AccountConfig(
-        name="vox-main",
-        provider="tryvox",
-        account_id="acc_1",
-        api_key=SecretStr("k"),
-        base_url="https://api.tryvox.test",
-        **extra,
-    )
-    return ResolvedAccount(config, SecretStr("tvx_key_release"))
+@dataclass
+class Stored:
+    """The simulated `tryvox-1`, configured as "vox-main"."""
+
+    world: World
+    providers: SimulatedProviders
+
+    def account(self, **extra: Any) -> ResolvedAccount:
+        return self.providers.account("tryvox-1", name="vox-main", **extra)
+
+    def keys(self) -> list[str]:
+        return [number.key for number in self.world.numbers_of("tryvox-1")]
+
+    def fake(self) -> FakeTryVox:
+        """A fake listing the account's numbers as the simulator serves them, to spoil."""
+        return FakeTryVox(items_of(self.world, "tryvox-1"))
 
 
 def sync_once(
     engine: Engine,
-    handler: Any,
+    provider: Stored | FakeTryVox,
     clock: FakeClock,
     account: ResolvedAccount | None = None,
     config: Config | None = None,
     **options: Any,
 ) -> AccountResult:
+    """Sync `account` (default: the stored one) against the simulator or a fake."""
+    if isinstance(provider, Stored):
+        account, transport = account or provider.account(), provider.providers.transport
+    else:
+        assert account is not None
+        transport = httpx.MockTransport(provider)
     client = ProviderClient(
-        account or vox(),
+        account,
         clock=clock,
         policy=RetryPolicy(max_attempts=2, base_delay=0.01),
-        transport=httpx.MockTransport(handler),
+        transport=transport,
     )
     with client:
         return AccountSync(
@@ -61,25 +80,19 @@ def run_row(engine: Engine, run_id: int | None) -> Any:
 
 
 @pytest.fixture
-def stored(engine: Engine, clock: FakeClock) -> FakeTryVox:
+def stored(engine: Engine, clock: FakeClock) -> Stored:
     """250 numbers synced once (three pages of 100)."""
-    fake = FakeTryVox([tryvox_item(n) for n in range(250)])
-    assert sync_once(engine, fake, clock).ok
+    world = world_of(250, clock=clock)
+    account = Stored(world, SimulatedProviders(world))
+    assert sync_once(engine, account, clock).ok
     clock.advance(600)
-    return fake
+    return account
 
 
-def test_failed_listing_releases_nothing(
-    engine: Engine, clock: FakeClock, stored: FakeTryVox
-) -> None:
-    del stored.items[:10]
-
-    def failing(request: httpx.Request) -> httpx.Response:
-        if request.url.params.get("page") == "3":
-            return httpx.Response(503)
-        return stored(request)
-
-    result = sync_once(engine, failing, clock)
+def test_failed_listing_releases_nothing(engine: Engine, clock: FakeClock, stored: Stored) -> None:
+    stored.world.remove_many("tryvox-1", stored.keys()[:10])
+    stored.world.set_faults(parse_faults("tryvox:fail_after=2"))  # the third page: 503s
+    result = sync_once(engine, stored, clock)
     assert result.status == "failed"
     assert not result.ok
     assert "503" in (result.error or "")
@@ -90,12 +103,13 @@ def test_failed_listing_releases_nothing(
 
 
 def test_inconsistent_listing_stores_records_but_releases_nothing(
-    engine: Engine, clock: FakeClock, stored: FakeTryVox
+    engine: Engine, clock: FakeClock, stored: Stored
 ) -> None:
-    del stored.items[:10]
-    stored.items[20]["status"] = "suspended"
-    stored.total_override = 245  # the counts never add up
-    result = sync_once(engine, stored, clock)
+    fake = stored.fake()
+    del fake.items[:10]
+    fake.items[20]["status"] = "pending" if fake.items[20]["status"] != "pending" else "active"
+    fake.total_override = 245  # the counts never add up
+    result = sync_once(engine, fake, clock, account=stored.account())
     assert result.status == "succeeded"
     assert not result.ok  # not listed completely: exit code 1
     assert "listing incomplete" in (result.error or "")
@@ -103,8 +117,9 @@ def test_inconsistent_listing_stores_records_but_releases_nothing(
     assert "released" not in statuses(engine).values()
 
 
-def test_mass_release_guard(engine: Engine, clock: FakeClock, stored: FakeTryVox) -> None:
-    stored.items.clear()  # an emptied listing (a provider bug, a wrong account id...)
+def test_mass_release_guard(engine: Engine, clock: FakeClock, stored: Stored) -> None:
+    # an emptied listing (a provider bug, a wrong account id...)
+    stored.world.remove_many("tryvox-1", stored.keys())
     result = sync_once(engine, stored, clock)
     assert result.status == "failed"
     assert "mass release guard" in (result.error or "")
@@ -118,10 +133,8 @@ def test_mass_release_guard(engine: Engine, clock: FakeClock, stored: FakeTryVox
     assert_history_invariants(engine)
 
 
-def test_guard_threshold_is_configurable(
-    engine: Engine, clock: FakeClock, stored: FakeTryVox
-) -> None:
-    del stored.items[:30]  # 12% of 250
+def test_guard_threshold_is_configurable(engine: Engine, clock: FakeClock, stored: Stored) -> None:
+    stored.world.remove_many("tryvox-1", stored.keys()[:30])  # 12% of 250
     result = sync_once(engine, stored, clock, config=Config(max_release_fraction=0.1))
     assert "mass release guard" in (result.error or "")
     clock.advance(60)
@@ -130,52 +143,57 @@ def test_guard_threshold_is_configurable(
     assert result.counts.released == 30
 
 
-def test_country_filter_releases_only_inside_its_scope(engine: Engine, clock: FakeClock) -> None:
-    gb = [tryvox_item(n) for n in range(6)]
-    us = [dict(tryvox_item(100 + n), country="US", e164=f"+1415555{n:04d}") for n in range(6)]
-    everything = FakeTryVox(gb + us)
-    assert sync_once(engine, everything, clock).ok
-    clock.advance(60)
+def test_country_filter_releases_only_inside_its_scope(
+    engine: Engine, clock: FakeClock, stored: Stored
+) -> None:
+    numbers = stored.world.numbers_of("tryvox-1")
+    country = numbers[0].country
+    inside = [number.e164 for number in numbers if number.country == country]
+    outside = [number.e164 for number in numbers if number.country != country]
+    assert len(inside) >= 2
+    assert outside
+    stored.world.release("tryvox-1", inside[-1])  # one number of the country is gone
+    asked: list[dict[str, str]] = []
+    stored.providers.on_request = lambda request: asked.append(request.query)
 
-    only_gb = FakeTryVox(gb[:5])  # the GB-filtered listing: one GB number is gone
-
-    def filtered(request: httpx.Request) -> httpx.Response:
-        assert request.url.params["country"] == "GB"
-        return only_gb(request)
-
-    result = sync_once(engine, filtered, clock, account=vox(filters={"country": "GB"}))
+    result = sync_once(engine, stored, clock, account=stored.account(filters={"country": country}))
     assert result.ok, result.error
+    assert {query["country"] for query in asked} == {country}
     after = statuses(engine)
-    assert after[gb[5]["e164"]] == "released"
-    assert all(after[item["e164"]] == "active" for item in us)  # outside the scope
+    assert after[inside[-1]] == "released"
+    assert result.counts.released == 1
+    assert "released" not in {after[e164] for e164 in outside}  # outside the scope
 
 
-def test_status_filter_never_releases(engine: Engine, clock: FakeClock, stored: FakeTryVox) -> None:
-    stored.items[0]["status"] = "suspended"
-    active_only = FakeTryVox([i for i in stored.items if i["status"] == "active"])
-    result = sync_once(engine, active_only, clock, account=vox(filters={"status": "active"}))
+def test_status_filter_never_releases(engine: Engine, clock: FakeClock, stored: Stored) -> None:
+    first = stored.world.numbers_of("tryvox-1")[0]
+    stored.world.set_status("tryvox", "tryvox-1", first.key, "suspended")
+    account = stored.account(filters={"status": "active"})
+    result = sync_once(engine, stored, clock, account=account)
     assert not result.ok
     assert "status filter" in (result.error or "")
     assert "released" not in statuses(engine).values()
 
 
 def test_unreadable_rejected_record_blocks_release(
-    engine: Engine, clock: FakeClock, stored: FakeTryVox
+    engine: Engine, clock: FakeClock, stored: Stored
 ) -> None:
-    stored.items[0]["e164"] = None  # a record whose number cannot be read
-    del stored.items[1]
-    result = sync_once(engine, stored, clock)
+    fake = stored.fake()
+    fake.items[0]["e164"] = None  # a record whose number cannot be read
+    del fake.items[1]
+    result = sync_once(engine, fake, clock, account=stored.account())
     assert result.counts.rejected == 1
     assert "no readable number" in (result.error or "")
     assert "released" not in statuses(engine).values()
 
 
-def test_comeback_after_release(engine: Engine, clock: FakeClock, stored: FakeTryVox) -> None:
-    gone = stored.items.pop(5)
+def test_comeback_after_release(engine: Engine, clock: FakeClock, stored: Stored) -> None:
+    gone = stored.world.numbers_of("tryvox-1")[5]
+    stored.world.release("tryvox-1", gone.key)
     assert sync_once(engine, stored, clock).counts.released == 1
     clock.advance(60)
-    stored.items.append(gone)
+    stored.world.restore(gone)
     result = sync_once(engine, stored, clock)
     assert (result.counts.updated, result.counts.released) == (1, 0)
-    assert statuses(engine)[gone["e164"]] == "active"
+    assert statuses(engine)[gone.e164] == gone.status
     assert_history_invariants(engine)
