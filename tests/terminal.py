@@ -8,6 +8,7 @@ emulator, for what a person would see after scrolling back (live redraws include
 
 from __future__ import annotations
 
+import codecs
 import errno
 import fcntl
 import os
@@ -49,7 +50,10 @@ def run_in_pty(
         preexec_fn=_controlling_terminal,
     )
     os.close(slave)
-    chunks = []
+    # A read may end inside a multi-byte character: decode as the bytes come, keeping an
+    # unfinished character for the next read.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    chunks: list[str] = []
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -63,8 +67,8 @@ def run_in_pty(
                     break
                 if not data:
                     break
-                chunks.append(data)
-                if interrupt_when and interrupt_when in screen_text(b"".join(chunks).decode()):
+                chunks.append(decoder.decode(data))
+                if interrupt_when and interrupt_when in screen_text("".join(chunks)):
                     os.write(master, b"\x03")  # the terminal turns it into SIGINT
                     interrupt_when = None
             elif process.poll() is not None:
@@ -75,7 +79,8 @@ def run_in_pty(
         code = process.wait(timeout=10)
     finally:
         os.close(master)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    chunks.append(decoder.decode(b"", final=True))
+    return code, "".join(chunks)
 
 
 def _controlling_terminal() -> None:

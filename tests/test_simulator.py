@@ -1,7 +1,8 @@
 """The provider simulator: faithful to both providers' pages, deterministic, fault-injectable.
 
-Every test runs a real `SimulatorServer` on a loopback port and talks to it with httpx, the
-way the sync client does.
+The tests run a real `SimulatorServer` on a loopback port and talk to it with httpx, the way
+the sync client does; those about the simulator's own time (rate-limit windows, latency) or
+its work run its app in-process (`tests.simulated`), with a clock of their own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import http.client
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,9 +21,11 @@ import httpx
 import pytest
 
 from syncer.simulator import Faults, SimAccount, SimulatorServer, World, parse_faults, run
+from syncer.simulator import world as world_module
 from syncer.simulator.faults import spec_of
 from syncer.simulator.injector import FaultRuntime, RateLimitVerdict
 from syncer.simulator.runner import Plan
+from tests.simulated import SimulatedProviders
 
 RINGYO_FIELDS = {
     "id", "phone_number", "friendly_name", "country", "region", "capabilities", "status",
@@ -44,6 +46,7 @@ NATIONAL_FORMATS = {
 }
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+WAIT = 30.0  # how long a held request waits for the others before the test fails
 
 
 def fixed_clock() -> datetime:
@@ -329,28 +332,35 @@ def test_unknown_paths_and_methods(world: World, client: httpx.Client) -> None:
 # -- faults ----------------------------------------------------------------------------------
 
 
-def test_rate_limit_sends_retry_after_and_counts_early_retries(
-    world: World, server: SimulatorServer, client: httpx.Client
-) -> None:
-    server.set_faults(parse_faults("ringyo:rate_limit_every=3,retry_after=1"))
+def in_process(providers: SimulatedProviders) -> httpx.Client:
+    """A client of the simulator's app, in-process."""
+    return httpx.Client(base_url="http://simulator.test", transport=providers.transport)
+
+
+def test_rate_limit_sends_retry_after_and_counts_early_retries(world: World) -> None:
+    now = [1000.0]  # the simulator's monotonic clock, moved by the test
+    providers = SimulatedProviders(world, monotonic=lambda: now[0])
+    world.set_faults(parse_faults("ringyo:rate_limit_every=3,retry_after=1"))
     first, second = account(world, "ringyo-1"), account(world, "ringyo-2")
-    assert [get(client, first).status_code for _ in range(2)] == [200, 200]
-    limited = get(client, first)
-    limited_at = time.monotonic()
-    assert limited.status_code == 429
-    assert limited.headers["retry-after"] == "1"
-    assert limited.json()["error"]["code"] == "rate_limited"
-    time.sleep(0.15)  # past the grace for requests that were already on their way
-    early = get(client, first)
-    assert (early.status_code, early.headers["retry-after"]) == (429, "1")
-    assert get(client, second).status_code == 200  # the limit is per key
-    time.sleep(max(0.0, limited_at + 1.05 - time.monotonic()))
-    assert get(client, first).status_code == 200
-    stats = server.stats()
-    assert stats["early_retries"] == 1
-    assert stats["requests"]["ringyo"] == {"200": 4, "429": 2}
-    assert stats["faults"] == {"early_retry": 1, "rate_limited": 1}
-    assert stats["accounts"] == {"ringyo-1": 5, "ringyo-2": 1}
+    with in_process(providers) as client:
+        assert [get(client, first).status_code for _ in range(2)] == [200, 200]
+        limited = get(client, first)
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "1"
+        assert limited.json()["error"]["code"] == "rate_limited"
+        now[0] += 0.15  # past the grace for requests that were already on their way
+        early = get(client, first)
+        assert (early.status_code, early.headers["retry-after"]) == (429, "1")
+        assert get(client, second).status_code == 200  # the limit is per key
+        now[0] = 1000.0 + 0.99
+        assert get(client, first).status_code == 429  # not yet: early again
+        now[0] = 1000.0 + 1.05
+        assert get(client, first).status_code == 200
+    stats = providers.stats()
+    assert stats["early_retries"] == 2
+    assert stats["requests"]["ringyo"] == {"200": 4, "429": 3}
+    assert stats["faults"] == {"early_retry": 2, "rate_limited": 1}
+    assert stats["accounts"] == {"ringyo-1": 6, "ringyo-2": 1}
 
 
 def test_requests_already_in_flight_at_a_429_are_not_early_retries() -> None:
@@ -408,26 +418,31 @@ def test_rates_are_shares_of_requests(world: World, server: SimulatorServer) -> 
     assert 15 <= sum(status >= 500 for status in statuses) <= 45
 
 
-def test_latency_delays_every_answer_and_in_flight_requests_are_counted(
-    world: World, server: SimulatorServer
-) -> None:
-    server.set_faults(parse_faults("tryvox:latency_ms=200"))
+def test_latency_delays_every_answer_and_in_flight_requests_are_counted(world: World) -> None:
+    """Every answer waits `latency_ms` on the simulator's clock; the test's clock returns
+    only once four requests wait at once, so four are in flight for their key."""
+    slept: list[float] = []
+    gate = threading.Condition()
+
+    def sleep(seconds: float) -> None:
+        with gate:
+            slept.append(seconds)
+            gate.notify_all()
+            if not gate.wait_for(lambda: len(slept) >= 4, timeout=WAIT):
+                raise AssertionError(f"only {len(slept)} requests waited at once")
+
+    providers = SimulatedProviders(world, sleep=sleep)
+    world.set_faults(parse_faults("tryvox:latency_ms=200"))
     tryvox = account(world, "tryvox-1")
-    started = time.perf_counter()
-    with ThreadPoolExecutor(4) as pool:
+    with in_process(providers) as client, ThreadPoolExecutor(4) as pool:
         statuses = list(
-            pool.map(
-                lambda page: (
-                    httpx.get(
-                        server.url + tryvox.path, params={"page": page}, headers=auth(tryvox)
-                    ).status_code
-                ),
-                range(1, 5),
-            )
+            pool.map(lambda page: get(client, tryvox, page=page).status_code, range(1, 5))
         )
     assert statuses == [200] * 4
-    assert time.perf_counter() - started >= 0.2
-    assert server.stats()["max_requests_per_key_in_flight"] >= 2  # served concurrently
+    assert slept == [0.2] * 4
+    stats = providers.stats()
+    assert stats["faults"]["latency"] == 4
+    assert stats["max_requests_per_key_in_flight"] == 4  # served concurrently
 
 
 def test_drift_shifts_later_tryvox_pages_once(
@@ -647,16 +662,38 @@ def test_connections_are_kept_alive_until_stop(world: World) -> None:
     server.stop()  # twice is harmless
 
 
-def test_a_20000_number_world_lists_fast() -> None:
+def test_a_20000_number_world_lists_in_work_proportional_to_its_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing is O(page), counted in work rather than seconds: each account's listing order
+    is filtered and keyed once (then reused by every page), and a page builds only its own
+    items, so listing all 20,000 numbers, 100 at a time, builds each item once."""
     world = World.generate(numbers=20_000, seed=1)
-    with SimulatorServer(world) as server, httpx.Client(base_url=server.url) as client:
-        started = time.perf_counter()
+    built = {"items": 0, "views": 0, "sort_keys": 0}
+
+    def counted(name: str, function: Any) -> Any:
+        def count(*args: Any, **kwargs: Any) -> Any:
+            built[name] += 1
+            return function(*args, **kwargs)
+
+        return count
+
+    monkeypatch.setattr(world_module, "item", counted("items", world_module.item))
+    monkeypatch.setattr(world_module, "_View", counted("views", world_module._View))
+    monkeypatch.setattr(
+        world_module, "ringyo_sort_key", counted("sort_keys", world_module.ringyo_sort_key)
+    )
+    providers = SimulatedProviders(world)
+    with in_process(providers) as client:
         for acc in world.accounts:
-            if acc.provider == "tryvox":
-                listed, _ = tryvox_walk(client, acc, per_page=100)
-                assert len(listed) == 5000
-        elapsed = time.perf_counter() - started
-    assert elapsed < 3.0
+            walk = tryvox_walk if acc.provider == "tryvox" else ringyo_walk
+            listed, _ = walk(client, acc, 100)
+            assert len(listed) == 5000
+    assert providers.requests == 4 * 50
+    assert built["items"] == 20_000
+    assert built["views"] == 4
+    # Ringyo's cursors: a sort key per number of each view, plus one per page (its last).
+    assert built["sort_keys"] == 2 * 5000 + 2 * 50
 
 
 def test_parse_faults_grammar() -> None:
@@ -686,18 +723,21 @@ def test_run_prints_a_ready_config_and_serves_until_stopped() -> None:
     import tomllib
 
     lines: list[str] = []
-    stop = threading.Event()
+    stop, serving = threading.Event(), threading.Event()
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            serving.set()
+
     thread = threading.Thread(
         target=run,
-        args=(Plan("127.0.0.1", 0, 40, 9, 1, "tryvox:latency_ms=1"), lines.append),
+        args=(Plan("127.0.0.1", 0, 40, 9, 1, "tryvox:latency_ms=1"), say),
         kwargs={"stop": stop},
     )
     thread.start()
     try:
-        deadline = time.monotonic() + 5
-        while not any(line.startswith("Press Ctrl-C") for line in lines):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert serving.wait(WAIT)
         url = re.search(r"http://127\.0\.0\.1:\d+", lines[0])
         assert url is not None
         exports = [line for line in lines if line.startswith("export ")]
