@@ -46,7 +46,7 @@ from syncer.reports.statement_model import (
     StatementReport,
     StatementRequest,
 )
-from syncer.store.engine import reading, redact_url
+from syncer.store.engine import reading, safe_url
 
 # The statement's whole surface for the command line (its types live in `statement_model`).
 __all__ = [
@@ -100,7 +100,7 @@ def statement_report(
         month=month,
         period=period,
         generated_at=now,
-        database=redact_url(engine.url.render_as_string(hide_password=False)),
+        database=safe_url(engine),
         currencies=_bottom_lines(accrual.rows, month, breakdown),
         unpriced_in_month=sum(row.unpriced_numbers for row in accrual.rows if row.month == month),
         breakdown=breakdown,

@@ -64,6 +64,11 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+def safe_url(engine: Engine) -> str:
+    """Where `engine` connects, for messages: its URL with any password hidden."""
+    return redact_url(engine.url.render_as_string(hide_password=False))
+
+
 def make_engine(url: str, *, pool_size: int = 8, create: bool = False) -> Engine:
     """An engine for `url`, configured for syncer's access pattern (see the module doc).
 
@@ -115,7 +120,7 @@ def _refuse_bad_options(engine: Engine) -> None:
     """A URL whose query string the driver refuses (`?foo=bar`, `?connect_timeout=abc`) fails
     every connection the same way: turn that into one clear `DatabaseError` (exit 2), for
     every command, instead of a driver error that reads like a bug in syncer."""
-    where = redact_url(engine.url.render_as_string(hide_password=False))
+    where = safe_url(engine)
     password = engine.url.password
 
     @event.listens_for(engine, "do_connect")

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from syncer.errors import DatabaseError
-from syncer.store.engine import first_line, reading, redact_url
+from syncer.store.engine import first_line, reading, safe_url
 from syncer.store.locks import check_lockable
 
 SCHEMA_REVISION = "0003"
@@ -42,7 +42,7 @@ def known_revisions() -> set[str]:
 
 def check_schema(engine: Engine) -> None:
     """Fail with a clear `DatabaseError` unless the database is at `SCHEMA_REVISION`."""
-    where = redact_url(engine.url.render_as_string(hide_password=False))
+    where = safe_url(engine)
     try:
         with reading(engine) as connection:
             has_table = engine.dialect.has_table(connection, "alembic_version")
@@ -79,7 +79,7 @@ def check_writable(engine: Engine) -> None:
     nothing, rolled back at once. Call it after `check_schema`.
     """
     check_lockable(engine)
-    where = redact_url(engine.url.render_as_string(hide_password=False))
+    where = safe_url(engine)
     try:
         with engine.connect() as connection:
             transaction = connection.begin()
