@@ -205,24 +205,23 @@ def in_transaction(
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection that only reads (reports, `syncer status`, the start-up checks): on
-    SQLite its transactions are deferred ones, which take no write lock, so a reader never
-    waits for, or blocks, a running sync."""
-    with engine.connect().execution_options(sqlite_begin=_READ_ONLY) as connection:
-        yield connection
+def reading(bind: Engine | Connection) -> Iterator[Connection]:
+    """Reads that take no write lock: on SQLite a deferred transaction, so a reader never
+    waits for, or blocks, a running sync. The one way syncer reads without writing.
 
-
-@contextmanager
-def read_transaction(connection: Connection) -> Iterator[Connection]:
-    """A transaction that only reads on a connection held for writing too (a run's locked
-    session): deferred on SQLite, like `reading`'s, then back to immediate ones."""
-    connection.execution_options(sqlite_begin=_READ_ONLY)
-    try:
-        with connection.begin():
+    `bind` is an engine (reports, `syncer status`, the start-up checks: a connection of its
+    own for the block) or a connection held for writing too (a run's locked session: one
+    transaction on it for the block, then its transactions are immediate ones again)."""
+    if isinstance(bind, Engine):
+        with bind.connect().execution_options(sqlite_begin=_READ_ONLY) as connection:
             yield connection
+        return
+    bind.execution_options(sqlite_begin=_READ_ONLY)
+    try:
+        with bind.begin():
+            yield bind
     finally:
-        connection.execution_options(sqlite_begin=_READ_WRITE)
+        bind.execution_options(sqlite_begin=_READ_WRITE)
 
 
 def is_retryable(exc: DBAPIError) -> bool:

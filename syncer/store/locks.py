@@ -44,7 +44,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from syncer.errors import AccountBusyError, DatabaseError, LockLostError
-from syncer.store.engine import first_line, in_transaction, read_transaction, reading
+from syncer.store.engine import first_line, in_transaction, reading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class AccountLock:
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """`work` in a read-only transaction on the lock's session (on SQLite a deferred one)."""
-        with self._session_errors(), read_transaction(self.connection) as connection:
+        with self._session_errors(), reading(self.connection) as connection:
             return work(connection)
 
     def write(self, work: Callable[[Connection], T], *, what: str = "write") -> T:
