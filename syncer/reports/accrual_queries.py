@@ -1,26 +1,28 @@
 """What the database aggregates for `report accrual` (see `syncer.reports.accrual`).
 
-Four GROUP BY queries, each one pass over the versions it needs, each returning a few
-thousand rows at most however many versions there are. Every row is put in its month by
-a `CASE` over the months' bound UTC boundaries (`period_start`, `period_index`), never by a
-join with a table of months, so a version is read once however many months it spans:
+Three GROUP BY queries, each one pass over the versions it needs (one of them a join of
+two such passes), each returning a few thousand rows at most however many versions there
+are. Every row is put in its month by a `CASE` over the months' bound UTC boundaries
+(`period_start`, `period_index`), never by a join with a table of months, so a version is
+read once however many months it spans:
 
-- `spans`: the versions in force in the window in a billable status, grouped by rate
-  (provider, currency, fee), by the month they start in and the month they end in, with the
-  microseconds from those months' starts to their starts and ends, summed. A version held
-  from month a to month b is held all of every month in between, so the time held per
-  month and fee follows by arithmetic (`held`); so does the rate at the end of the window
-  (`rate_at_end`: the versions still in force there);
-- `counted`: per number and currency, the months in which it was held in a billable status
-  (and unpriced), as a bit mask OR-ed over its versions; then how many numbers have each
-  mask;
 - `changes`: the version starts in the window that change a number's rate, joined to the
   version before them, per month and kind of change (what it was before and after), with
   how many and how far into the month, in total;
+- `numbers_by_month`: per number and currency, the months in which it was held in a
+  billable status (and unpriced), as a bit mask OR-ed over its versions, then how many
+  numbers have each mask; and from the same pass, the numbers per rate (provider,
+  currency, fee) just before the window;
 - `setups`: setup fees per month of `provider_created_at`, once per number and rental.
 
+The time held per month and rate is not summed version by version: a number's versions
+follow one another without gaps, so the numbers at a rate change only at the starts in
+`changes`, and from the numbers at each rate when the window starts, the time held follows
+by arithmetic (`held`), as does the rate the current month goes on at (`levels_after`).
+
 Durations are exact integer microseconds (`micros_sum`) and money exact (`money_sum`) on
-every dialect; the arithmetic on them is `syncer.reports.attribution`'s.
+every dialect; the arithmetic on them is `syncer.reports.attribution`'s. On PostgreSQL the
+queries run with `room_to_aggregate`'s settings.
 """
 
 from __future__ import annotations
