@@ -11,11 +11,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from syncer.errors import EXIT_ACCOUNT_FAILED, EXIT_OK, SyncerError, UsageError
+
+if TYPE_CHECKING:
+    from syncer.config import Config, ResolvedAccount
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,13 +42,9 @@ class SyncerGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_ACCOUNT_FAILED)
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
-            from syncer.logs import redact
-
             _report_error(
                 ctx,
-                redact(
-                    f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-                ),
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                 EXIT_ACCOUNT_FAILED,
             )
 
@@ -56,11 +55,13 @@ def _debug(ctx: click.Context) -> bool:
 
 
 def _report_error(ctx: click.Context, message: str, code: int) -> None:
+    from syncer.secrets import scrub
+
     if _debug(ctx):
         import traceback
 
-        traceback.print_exc()
-    for line in message.splitlines():
+        click.echo(scrub(traceback.format_exc()).rstrip("\n"), err=True)
+    for line in scrub(message).splitlines():
         click.echo(f"error: {line}", err=True)
     ctx.exit(code)
 
@@ -73,6 +74,25 @@ def config_option(function: F) -> F:
 
 def _config_file(ctx: click.Context, local: str | None) -> str | None:
     return local or ctx.find_root().params.get("config_file")
+
+
+def account_option(help_text: str, dest: str = "accounts") -> Callable[[F], F]:
+    """`--account NAME`, repeatable, into the parameter `dest`."""
+    return click.option("--account", dest, multiple=True, metavar="NAME", help=help_text)
+
+
+def _accounts_to_run(
+    ctx: click.Context, config_file: str | None, names: tuple[str, ...]
+) -> tuple[Config, list[ResolvedAccount]]:
+    """The config, and the accounts named (or all) with their keys looked up; warns first
+    when the file holds an inline key that others may read."""
+    from syncer.config import inline_key_warning, load_config, resolve_accounts
+
+    config = load_config(_config_file(ctx, config_file))
+    warning = inline_key_warning(config)
+    if warning:
+        click.echo(warning, err=True)
+    return config, resolve_accounts(config, names)
 
 
 @click.group(cls=SyncerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,6 +118,7 @@ def main(config_file: str | None, debug: bool, verbose: int, log_format: str) ->
       syncer sync                 one pass over every account in syncer.toml (cron)
       syncer daemon               every account on its schedule, until stopped
       syncer report costs         what the numbers cost (also: accrual, changes, runs)
+      syncer report statement     the month's statement for finance, as one HTML file
       syncer status               health of each account (exit 1 when one is late)
     """
     from syncer.logs import setup_logging
@@ -132,13 +153,7 @@ def db_upgrade(ctx: click.Context, config_file: str | None, revision: str) -> No
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Sync only this account (repeat for several). Default: every account.",
-)
+@account_option("Sync only this account (repeat for several). Default: every account.")
 @click.option(
     "--allow-mass-release",
     is_flag=True,
@@ -155,16 +170,11 @@ def sync(
     or its listing was incomplete (the other accounts are still committed), 2 for a usage or
     config error. A number is marked released only when a complete listing lacks it.
     """
-    from syncer.config import inline_key_warning, load_config, resolve_accounts
     from syncer.console import print_results
     from syncer.sync import SyncOptions, run_sync
 
-    config = load_config(_config_file(ctx, config_file))
-    warning = inline_key_warning(config)
-    if warning:
-        click.echo(warning, err=True)
-    chosen = resolve_accounts(config, accounts)
-    options = SyncOptions(allow_mass_release=allow_mass_release)
+    config, chosen = _accounts_to_run(ctx, config_file, accounts)
+    options = SyncOptions(allow_mass_release=allow_mass_release, log_failures=False)
     if sys.stderr.isatty():
         from syncer.console import TerminalProgress
 
@@ -190,24 +200,62 @@ def sync(
     "drift_after_page, drift_count, cursor_ttl_requests, cursor_expire_once, malformed_rate, "
     "fail_after. A group prefixed 'ringyo:' or 'tryvox:' applies to that provider only.",
 )
+@click.option(
+    "--write-config",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write the syncer.toml for the simulated accounts to FILE (written once the "
+    "simulator is serving).",
+)
+@click.option(
+    "--write-env",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write the accounts' keys to FILE as export lines (mode 600), to load with "
+    "'. ./FILE'.",
+)
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Serve from a background process and return as soon as it is serving (and the "
+    "files are written), printing how to stop it.",
+)
 def simulate(
-    host: str, port: int, numbers: int, seed: int, accounts: int, faults: str | None
+    host: str,
+    port: int,
+    numbers: int,
+    seed: int,
+    accounts: int,
+    faults: str | None,
+    write_config: str | None,
+    write_env: str | None,
+    background: bool,
 ) -> None:
-    """Serve both provider APIs on loopback from generated data, until Ctrl-C.
+    """Serve both provider APIs on loopback from generated data, until stopped.
 
     Prints the base URL, the simulated accounts with their keys, and a syncer.toml to
-    sync them. Admin endpoints: GET /_sim/inventory (the truth), GET /_sim/stats,
+    sync them (or writes them: --write-config, --write-env). Stops on Ctrl-C, SIGTERM or
+    POST /_sim/stop. Admin endpoints: GET /_sim/inventory (the truth), GET /_sim/stats,
     POST /_sim/churn {"fraction": 0.05}, POST /_sim/faults {"spec": "..."}.
+
+    \b
+    A script (no pause needed between the lines):
+      syncer simulate --background --write-config syncer.toml --write-env sim.env
+      . ./sim.env && syncer db upgrade && syncer sync
     """
-    from syncer.simulator import parse_faults, run
+    from syncer.simulator import parse_faults
+    from syncer.simulator.runner import Plan, run, run_in_background
 
     if faults:
         try:
             parse_faults(faults)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
+    plan = Plan(host, port, numbers, seed, accounts, faults, write_config, write_env)
+    if background:
+        sys.exit(run_in_background(plan, click.echo))
     try:
-        run(host, port, numbers, seed, accounts, faults, click.echo)
+        run(plan, click.echo)
     except OSError as exc:
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -228,20 +276,17 @@ def demo(database: str, numbers: int) -> None:
     local SQLite file, changes the simulated world (status changes, releases, new numbers, a
     fee change), syncs again and prints what changed and what it costs.
     """
+    import shutil
+
     from syncer.demo import run_demo
 
-    run_demo(database, numbers, click.echo)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    run_demo(database, numbers, click.echo, width=width)
 
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Run only this account (repeat for several). Default: every account.",
-)
+@account_option("Run only this account (repeat for several). Default: every account.")
 @click.option(
     "--run-now", is_flag=True, help="Sync every account once at start, then follow the schedules."
 )
@@ -293,18 +338,13 @@ def daemon(
     code 0 after a clean stop, 1 when a run did not stop within --stop-timeout (or on a second
     signal), 2 for a config or database error at start.
     """
-    from syncer.config import inline_key_warning, load_config, resolve_accounts
     from syncer.daemon import DaemonOptions, run_daemon
 
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a daemon logs its runs
     if root.level > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not two lines per run
-    config = load_config(_config_file(ctx, config_file))
-    warning = inline_key_warning(config)
-    if warning:
-        click.echo(warning, err=True)
-    chosen = resolve_accounts(config, accounts)
+    config, chosen = _accounts_to_run(ctx, config_file, accounts)
     options = DaemonOptions(
         run_now=run_now,
         metrics_port=metrics_port,
@@ -316,12 +356,8 @@ def daemon(
 
 @main.command()
 @config_option
-@click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Show only this account (repeat for several). Default: every account in the config.",
+@account_option(
+    "Show only this account (repeat for several). Default: every account in the config."
 )
 @click.option(
     "--max-age",
@@ -333,10 +369,10 @@ def daemon(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="A table for people, or JSON for scripts.",
+    help="A table for people; csv (one row per account and currency) or JSON for scripts.",
 )
 @click.pass_context
 def status(
@@ -352,9 +388,12 @@ def status(
     A health check for monitoring: exit code 0 when every account is healthy, 1 when one is
     not, 2 for a config or database error. Reads only the database: no API keys needed.
     """
-    from syncer.config import load_config
+    from syncer.clock import SYSTEM_CLOCK
+    from syncer.config import known_keys, load_config
+    from syncer.reports import database, render
+    from syncer.reports.status import account_status
     from syncer.schedule import parse_duration
-    from syncer.status import collect_status, report_json, report_table
+    from syncer.secrets import register_secrets
 
     age = None
     if max_age is not None:
@@ -363,20 +402,24 @@ def status(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-age") from None
     config = load_config(_config_file(ctx, config_file))
-    report = collect_status(config, accounts, max_age=age)
-    click.echo(report_json(report) if output_format == "json" else report_table(report))
+    register_secrets(known_keys(config))  # hidden in the errors shown, should any show one
+    with database(config.database_url) as engine:
+        report = account_status(engine, config, now=SYSTEM_CLOCK.now(), names=accounts, max_age=age)
+    render.write(report, output_format)
     ctx.exit(EXIT_OK if report.healthy else EXIT_ACCOUNT_FAILED)
 
 
 @main.group()
 def report() -> None:
-    """Reports on the mirror: costs, accruals, status changes, sync runs.
+    """Reports on the mirror: costs, accruals, status changes, sync runs, and the month's
+    statement.
 
     \b
     Reports only read the database (database_url from the config, or
     $SYNCER_DATABASE_URL); they need no API keys. Every report takes
-    --format table|csv|json and --output FILE. Money in CSV and JSON is a
-    decimal string; tables round to two decimals (half away from zero).
+    --format table|csv|json and --output FILE (the statement: html|json).
+    Money in CSV and JSON is a decimal string; tables round to two decimals
+    (half away from zero).
     """
 
 
@@ -394,11 +437,12 @@ def report_options(function: F) -> F:
         type=click.Choice(["table", "csv", "json"]),
         default="table",
         show_default=True,
-        help="table for people; csv (one row per group); json (the shape in the README).",
+        help="table for people; csv (one row per group); json (the shapes in docs/reports.md).",
     )(function)
     return config_option(function)
 
 
+ONLY_ACCOUNT_HELP = "Only this account (repeatable)."
 TIMEZONE_HELP = (
     "IANA time zone (e.g. Europe/Berlin) for dates without an offset and for day and month "
     "boundaries. Default: UTC."
@@ -406,9 +450,12 @@ TIMEZONE_HELP = (
 
 
 def _database_url(ctx: click.Context, config_file: str | None) -> str:
-    from syncer.config import load_config
+    from syncer.config import known_keys, load_config
+    from syncer.secrets import register_secrets
 
-    return load_config(_config_file(ctx, config_file), required=False).database_url
+    config = load_config(_config_file(ctx, config_file), required=False)
+    register_secrets(known_keys(config))  # hidden in what the report shows, should it show any
+    return config.database_url
 
 
 @report.command("costs")
@@ -518,7 +565,7 @@ def report_accrual(
         result = accrual.accrual_report(engine, request)
     render.write(result, fmt, output)
     if chart:
-        charts.accrual_chart(result, chart)
+        click.echo(f"chart written to {charts.accrual_chart(result, chart)}", err=True)
 
 
 @report.command("changes")
@@ -530,7 +577,7 @@ def report_accrual(
     help="End (excluded; a date includes that whole day). Default: now.",
 )
 @click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
-@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option(ONLY_ACCOUNT_HELP, "account")
 @click.option(
     "--provider", multiple=True, metavar="NAME", help="Only ringyo or tryvox (repeatable)."
 )
@@ -556,6 +603,13 @@ def report_accrual(
     help="List at most N changes (the summary still counts all of them).",
 )
 @click.option(
+    "--summary",
+    "summary_only",
+    is_flag=True,
+    help="Only the from->to summary, without the list of changes (CSV: one row per pair; "
+    "JSON: no changes key).",
+)
+@click.option(
     "--chart",
     metavar="FILE",
     type=click.Path(dir_okay=False),
@@ -576,12 +630,14 @@ def report_changes(
     from_status: tuple[str, ...],
     to_status: tuple[str, ...],
     limit: int | None,
+    summary_only: bool,
     chart: str | None,
 ) -> None:
-    """Status changes in a period: the list and a from->to summary.
+    """Status changes in a period: the list, oldest first, and a from->to summary.
 
     A first sighting shows as from "(new)"; a number gone from its account's complete
-    listing as to "released".
+    listing as to "released". Changes in the same second are listed by provider, account
+    and number.
     """
     from syncer.reports import changes, charts, database, render
 
@@ -598,10 +654,68 @@ def report_changes(
         limit=limit,
     )
     with database(_database_url(ctx, config_file)) as engine:
-        result = changes.changes_report(engine, request, per_day=chart is not None)
+        result = changes.changes_report(
+            engine, request, per_day=chart is not None, listing=not summary_only
+        )
     render.write(result, fmt, output)
     if chart:
-        charts.changes_chart(result, chart)
+        click.echo(f"chart written to {charts.changes_chart(result, chart)}", err=True)
+
+
+@report.command("statement")
+@config_option
+@click.option(
+    "--month",
+    metavar="YYYY-MM",
+    help="The month to state. Default: the last complete month. The current month gives a "
+    "statement up to now, marked as not over; a month that has not begun is refused.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one self-contained file to mail, archive or print (A4); json: the same "
+    "figures for scripts (the shape is in docs/statement.md).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file. Default: stdout, except HTML on a terminal, which goes to "
+    "statement-YYYY-MM.html in the current directory.",
+)
+@click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
+@click.pass_context
+def report_statement(
+    ctx: click.Context,
+    config_file: str | None,
+    month: str | None,
+    fmt: str,
+    output: str | None,
+    timezone: str | None,
+) -> None:
+    """The month's statement for finance: what the numbers cost, why it differs from the
+    month before, where it goes, what changed, and what the mirror cannot vouch for.
+
+    Per currency, never added together: the accrued cost of the month and of the month
+    before, the difference and its attribution (numbers added, released, fee and status
+    changes, setup fees), the run-rate at the month's end by provider, account, country,
+    type and status, the numbers added, released and suspended, unpriced numbers, the days
+    the mirror did not cover (by the accounts' schedules in the config) and rejected records.
+    The figures are those of report accrual, report costs --as-of and report changes.
+    """
+    from syncer.config import load_config
+    from syncer.reports import database, statement
+
+    request = statement.StatementRequest.parse(month=month, timezone=timezone)
+    config = load_config(_config_file(ctx, config_file), required=False)
+    with database(config.database_url) as engine:
+        result = statement.statement_report(engine, request, config=config)
+    written = statement.write_statement(result, fmt, output, terminal=sys.stdout.isatty())
+    if written is not None:
+        click.echo(f"wrote the statement for {result.month} to {written}", err=True)
 
 
 @report.command("runs")
@@ -609,7 +723,7 @@ def report_changes(
 @click.option(
     "--limit", default=20, show_default=True, metavar="N", help="How many runs, newest first."
 )
-@click.option("--account", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option(ONLY_ACCOUNT_HELP, "account")
 @click.option("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
 @click.pass_context
 def report_runs(

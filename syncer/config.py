@@ -1,13 +1,19 @@
 """The config file (`syncer.toml`), validated in full at start.
 
 Where the file is: `--config`, else `$SYNCER_CONFIG`, else `./syncer.toml`.
-`$SYNCER_DATABASE_URL` overrides `database_url`. Every problem found becomes one line naming
+`$SYNCER_DATABASE_URL` overrides `database_url`. Each problem line starts with the file and
+the line it is about (`syncer.toml:12: account 'b': schedule: ...`), as compilers do. A
+relative SQLite path in the file (and the
+default, `syncer.db`) is relative to the file's folder, not to the directory syncer happens
+to run in (cron's is the home directory); in `$SYNCER_DATABASE_URL`, or with no config file,
+it is relative to the working directory. Every problem found becomes one line naming
 the account and the key, and all of them are raised together as one `ConfigError` (exit 2).
 API keys are held as `SecretStr`, so no repr, log line or error message ever shows them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -24,20 +31,20 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from syncer.errors import ConfigError
+from syncer.provider_facts import FACTS, PROVIDERS
+from syncer.records import check_fee
 from syncer.schedule import Schedule, parse_schedule
+from syncer.validation import dotted, field_problems
 
 DEFAULT_CONFIG_PATH = "syncer.toml"
 DEFAULT_DATABASE_URL = "sqlite:///syncer.db"
-PUBLIC_BASE_URLS = {"ringyo": "https://api.ringyo.ai", "tryvox": "https://api.tryvox.io"}
-PROVIDER_STATUSES = {
-    "ringyo": ("active", "pending", "inactive"),
-    "tryvox": ("active", "pending", "suspended"),
-}
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # What an environment variable's name conventionally looks like (upper case, at most 40).
@@ -45,7 +52,8 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,39}$")
 
 
 def _exact_decimal(value: Any) -> Decimal:
-    """Fees are written as strings ("1.15") so they stay exact; floats are refused."""
+    """Fees are written as strings ("1.15") so they stay exact; floats are refused, and so is
+    any fee the database could not store exactly (`syncer.records.check_fee`)."""
     if isinstance(value, bool | float):
         raise ValueError(f'write the fee as a string, e.g. "{value}", so it stays exact')
     try:
@@ -54,7 +62,7 @@ def _exact_decimal(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a decimal amount") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{value!r} is not a non-negative amount")
-    return amount
+    return check_fee(amount)
 
 
 ExactFee = Annotated[Decimal, BeforeValidator(_exact_decimal)]
@@ -93,9 +101,11 @@ class AccountConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100)
-    provider: Literal["ringyo", "tryvox"]
+    provider: Literal["ringyo", "tryvox"]  # the names in `provider_facts.PROVIDERS`
     api_key_env: str | None = None
     api_key: SecretStr | None = None
+    # Declared before base_url, whose check reads it.
+    allow_insecure_http: bool = False
     base_url: str | None = None
     account_id: str | None = None
     schedule: str | None = None
@@ -121,10 +131,13 @@ class AccountConfig(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/") if value else value
+    def _safe_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        problem = base_url_problem(value, allow_http=bool(info.data.get("allow_insecure_http")))
+        if problem is not None:
+            raise ValueError(problem)
+        return value.rstrip("/")
 
     @field_validator("schedule")
     @classmethod
@@ -161,7 +174,7 @@ class AccountConfig(BaseModel):
         elif self.account_id is not None:
             problems.append("account_id is only for tryvox accounts")
         if self.filters and self.filters.status is not None:
-            allowed = PROVIDER_STATUSES[self.provider]
+            allowed = FACTS[self.provider].statuses
             if self.filters.status not in allowed:
                 problems.append(
                     f"filters.status {self.filters.status!r} is not one of {', '.join(allowed)}"
@@ -172,7 +185,7 @@ class AccountConfig(BaseModel):
 
     @property
     def url(self) -> str:
-        return self.base_url or PUBLIC_BASE_URLS[self.provider]
+        return self.base_url or FACTS[self.provider].public_base_url
 
     @property
     def parsed_schedule(self) -> Schedule | None:
@@ -192,7 +205,11 @@ class AccountConfig(BaseModel):
 
 
 class Config(BaseModel):
-    """The whole file, after validation. `source` is where it was read from (or None)."""
+    """The whole file, after validation. `source` is where it was read from (or None).
+
+    `request_timeout` bounds each socket operation of a request (connect, each read);
+    `request_deadline` the whole request, however slowly its answer trickles in;
+    `max_response_bytes` the body of one answer (reading stops past it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -200,6 +217,8 @@ class Config(BaseModel):
     max_release_fraction: float = Field(default=0.5, gt=0, le=1)
     parallel_accounts: int = Field(default=4, ge=1, le=64)
     request_timeout: float = Field(default=30.0, gt=0, le=600)
+    request_deadline: float = Field(default=120.0, gt=0, le=3600)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024, le=1 << 30)
     max_attempts: int = Field(default=6, ge=1, le=20)
     accounts: list[AccountConfig] = Field(default_factory=list)
     source: str | None = None
@@ -230,6 +249,55 @@ class ResolvedAccount:
         return self.config.provider
 
 
+def base_url_problem(url: str, *, allow_http: bool) -> str | None:
+    """What is wrong with `url` as a provider's base URL, or None.
+
+    The key goes in the `Authorization` header of every request, so: an http(s) URL to a
+    host; no credentials in it (they would replace the Bearer key, and be shown with the
+    URL); no query or fragment (paths are appended to it); and `https://`, unless the host is
+    this machine (loopback) or the account says `allow_insecure_http = true`. Messages never
+    repeat a URL that holds credentials.
+    """
+    if any(char.isspace() for char in url):
+        return "is not a URL (it holds whitespace)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if "@" in parts.netloc:
+        return (
+            "holds credentials (user:password@host): syncer sends the account's key as a "
+            "Bearer token; remove them from base_url (the URL is not shown here)"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    if parts.query or parts.fragment:
+        return (
+            "holds a query (?...) or fragment (#...): give base_url without them (the URL is "
+            "not shown: a query may hold a secret)"
+        )
+    if port == 0:
+        return f"{url!r}: port 0 is not a port"
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        return (
+            f"plain http:// to {parts.hostname} would send the API key unencrypted: use "
+            "https://, or set allow_insecure_http = true for this account if the network "
+            "between them is trusted"
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     """`--config`, else `$SYNCER_CONFIG`, else `./syncer.toml`."""
     return Path(explicit or os.environ.get("SYNCER_CONFIG") or DEFAULT_CONFIG_PATH)
@@ -252,20 +320,42 @@ def load_config(
     if file.exists():
         raw = _read_toml(file)
         raw["source"] = str(file)
+        url = raw.get("database_url", DEFAULT_DATABASE_URL)
+        if isinstance(url, str):
+            raw["database_url"] = sqlite_beside(url, file.resolve().parent)
     elif required or path is not None:
         raise ConfigError(
             f"config file {str(file)!r} not found: pass --config FILE or set SYNCER_CONFIG"
         )
     if env.get("SYNCER_DATABASE_URL"):
         raw["database_url"] = env["SYNCER_DATABASE_URL"]
-    problems = _duplicate_names(raw.get("accounts"))
+    where = KeyLines.of(file) if file.exists() else KeyLines.none()
+    problems = _duplicate_names(raw.get("accounts"), where)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, raw) + problems) from None
+        raise ConfigError(_describe(exc, raw, where) + problems) from None
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def sqlite_beside(url: str, folder: Path) -> str:
+    """`url` with a relative SQLite file path made relative to `folder`; any other URL
+    (a server database, an absolute path, `:memory:`) as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported, without the URL, when the engine is made
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
 def resolve_accounts(
@@ -285,6 +375,7 @@ def resolve_accounts(
     if not config.accounts:
         problems.append("the config lists no [[accounts]]")
     chosen = [a for a in config.accounts if not names or a.name in names]
+    where = KeyLines.of(Path(config.source)) if config.source else KeyLines.none()
     resolved = []
     for account in chosen:
         if account.api_key is not None:
@@ -292,27 +383,40 @@ def resolve_accounts(
             continue
         variable = account.api_key_env or ""
         value = env.get(variable, "")
+        at = where.prefix(("accounts", config.accounts.index(account), "api_key_env"))
         if not value and not _ENV_NAME.match(variable):
             # Not a conventional variable name: perhaps the key itself. Never echo it.
             problems.append(
-                f"account {account.name!r}: api_key_env: no environment variable of that name "
-                "is set (the name is not shown: it does not look like one, e.g. RINGYO_API_KEY; "
-                "put the variable's name here, not the key)"
+                f"{at}account {account.name!r}: api_key_env: no environment variable of that "
+                "name is set (the name is not shown: it does not look like one, e.g. "
+                "RINGYO_API_KEY; put the variable's name here, not the key)"
             )
         elif not value:
             problems.append(
-                f"account {account.name!r}: api_key_env: environment variable {variable} is not set"
+                f"{at}account {account.name!r}: api_key_env: environment variable {variable} "
+                "is not set"
             )
         elif not key_is_sendable(value):
             problems.append(
-                f"account {account.name!r}: api_key_env: the value of {account.api_key_env} "
-                f"{KEY_CHARACTERS_PROBLEM}"
+                f"{at}account {account.name!r}: api_key_env: the value of "
+                f"{account.api_key_env} {KEY_CHARACTERS_PROBLEM}"
             )
         else:
             resolved.append(ResolvedAccount(account, SecretStr(value)))
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def known_keys(config: Config, environ: dict[str, str] | None = None) -> list[str]:
+    """The API keys this config names and the environment holds (for the scrubber of a
+    command that does not use them, such as a report: it hides them if they show)."""
+    env = os.environ if environ is None else environ
+    keys = [a.api_key.get_secret_value() for a in config.accounts if a.api_key is not None]
+    keys += [
+        env[a.api_key_env] for a in config.accounts if a.api_key_env and env.get(a.api_key_env)
+    ]
+    return keys
 
 
 def inline_key_warning(config: Config) -> str | None:
@@ -336,12 +440,71 @@ def _read_toml(file: Path) -> dict[str, Any]:
         with file.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        line = re.search(r"at line (\d+)", str(exc))
+        at = f"{file}:{line.group(1)}" if line else str(file)
+        raise ConfigError(f"{at}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
 
 
-def _duplicate_names(accounts: Any) -> list[str]:
+class KeyLines:
+    """Where each key of a config file is: its line number, for messages.
+
+    TOML parsers give values, not positions, so the text is scanned on its own: top-level
+    keys, each `[[accounts]]` table in order (and its `[accounts.filters]` sub-table), and
+    dotted keys. `prefix(path)` is `"file:line: "` for the key at `path` (for example
+    `("accounts", 1, "schedule")`), else for its closest enclosing table, else the file.
+    """
+
+    _KEY = re.compile(
+        r'^\s*((?:[A-Za-z0-9_-]+|"[^"]*")(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"))*)\s*='
+    )
+
+    def __init__(self, file: str | None, lines: dict[tuple[Any, ...], int]) -> None:
+        self.file = file
+        self.lines = lines
+
+    @classmethod
+    def none(cls) -> KeyLines:
+        return cls(None, {})
+
+    @classmethod
+    def of(cls, file: Path) -> KeyLines:
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return cls(str(file), {})
+        lines: dict[tuple[Any, ...], int] = {}
+        table: tuple[Any, ...] = ()
+        accounts = -1
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if stripped.startswith("[[") and stripped.split("]]")[0].strip("[ ") == "accounts":
+                accounts += 1
+                table = ("accounts", accounts)
+            elif stripped.startswith("["):
+                names = tuple(n.strip() for n in stripped.strip("[] ").split("."))
+                table = ("accounts", accounts, *names[1:]) if names[0] == "accounts" else names
+            else:
+                match = cls._KEY.match(line)
+                if match is None:
+                    continue
+                key = tuple(part.strip().strip('"') for part in match.group(1).split("."))
+                lines.setdefault((*table, *key), number)
+                continue
+            lines.setdefault(table, number)
+        return cls(str(file), lines)
+
+    def prefix(self, path: tuple[Any, ...]) -> str:
+        if self.file is None:
+            return ""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return f"{self.file}:{self.lines[path[:end]]}: "
+        return f"{self.file}: "
+
+
+def _duplicate_names(accounts: Any, where: KeyLines) -> list[str]:
     if not isinstance(accounts, list):
         return []
     first_index: dict[str, int] = {}
@@ -352,21 +515,22 @@ def _duplicate_names(accounts: Any) -> list[str]:
             continue
         if name in first_index:
             problems.append(
-                f"account {name!r}: name: duplicate account name "
-                f"(accounts[{first_index[name]}] has it too)"
+                f"{where.prefix(('accounts', index, 'name'))}account {name!r}: name: "
+                f"duplicate account name (accounts[{first_index[name]}] has it too)"
             )
         else:
             first_index[name] = index
     return problems
 
 
-def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
-    """One line per pydantic error: `account 'name': key: message`."""
+def _describe(exc: ValidationError, raw: dict[str, Any], at: KeyLines) -> list[str]:
+    """One line per pydantic error: `file:line: account 'name': key: message`."""
     lines = []
     listed = raw.get("accounts")
     accounts: list[Any] = listed if isinstance(listed, list) else []
-    for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
+    for problem in field_problems(exc):
+        loc = problem.loc
+        position = at.prefix(tuple(loc))
         where = "config"
         if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
             index = loc[1]
@@ -374,13 +538,12 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
             name = entry.get("name") if isinstance(entry, dict) else None
             where = f"account {name!r}" if isinstance(name, str) else f"accounts[{index}]"
             loc = loc[2:]
-        key = ".".join(str(part) for part in loc) or "(account)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        message = problem.message
+        if problem.kind == "extra_forbidden":
             message = "unknown key"
-        elif error["type"] == "missing":
+        elif problem.kind == "missing":
             message = "required key is missing"
-        elif error["type"] == "literal_error" and loc == ["provider"]:
-            message = f"unknown provider {error.get('input')!r} (known: ringyo, tryvox)"
-        lines.append(f"{where}: {key}: {message}")
+        elif problem.kind == "literal_error" and loc == ("provider",):
+            message = f"unknown provider {problem.input!r} (known: {', '.join(PROVIDERS)})"
+        lines.append(f"{position}{where}: {dotted(loc, '(account)')}: {message}")
     return lines

@@ -18,6 +18,7 @@ month's change.
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -84,12 +85,21 @@ def demo_config(
     return config, resolved
 
 
-def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = None) -> None:
-    """Run the demo into the SQLite file `database`; `now` dates it (default: the real now)."""
+def run_demo(
+    database: str,
+    numbers: int,
+    echo: Echo,
+    now: datetime | None = None,
+    *,
+    width: int | None = None,
+) -> None:
+    """Run the demo into the SQLite file `database`; `now` dates it (default: the real now).
+    The report tables are laid out for `width` columns (None: as wide as they need)."""
     from syncer.simulator import SimulatorServer, World
     from syncer.store.engine import make_engine
     from syncer.store.migrate import upgrade
 
+    echo = _wrapping(echo, width)
     path = Path(database).resolve()
     _remove_database(path)
     database_url = f"sqlite:///{path}"
@@ -127,36 +137,77 @@ def run_demo(database: str, numbers: int, echo: Echo, now: datetime | None = Non
                 clock.set(at)
                 echo(f"   {_when(at)}: sync again; only the differences are written")
                 _print_results(sync_accounts(engine, config, accounts, clock=clock), echo)
-            _print_reports(engine, echo, syncs[0], reports_at)
+            _print_reports(engine, echo, syncs[0], reports_at, width)
         finally:
             engine.dispose()
+    from syncer.reports.charts import charts_installed
+
+    charts = charts_installed()
     echo(
         f"\nEverything is in {path.name}. Try the reports yourself:\n"
         f"  export SYNCER_DATABASE_URL=sqlite:///{path.name}\n"
         f"  syncer report costs --as-of {syncs[1]:%Y-%m-01} --by provider,status\n"
-        f"  syncer report accrual --from {syncs[0]:%Y-%m} --chart accrual.png\n"
-        f"  syncer report changes --since {_first_day_after(syncs[0])} --chart changes.png\n"
-        "  syncer report runs\n"
-        f"  sqlite3 {path.name} 'SELECT * FROM current_costs'"
+        f"  syncer report accrual --from {syncs[0]:%Y-%m}"
+        + (" --chart accrual.png\n" if charts else "\n")
+        + f"  syncer report changes --since {_first_day_after(syncs[0])}"
+        + (" --chart changes.png\n" if charts else " --summary\n")
+        + "  syncer report runs\n"
+        + f"  sqlite3 {path.name} 'SELECT * FROM current_costs'"
+        + (
+            ""
+            if charts
+            else "\nCharts (--chart FILE.png) need the extra: pip install 'syncer[charts]'"
+        )
     )
 
 
-def _print_reports(engine: Engine, echo: Echo, first_sync: datetime, at: datetime) -> None:
+def _print_reports(
+    engine: Engine, echo: Echo, first_sync: datetime, at: datetime, width: int | None
+) -> None:
     """The costs table, the changes summary and the accrual of the demo's months."""
     from syncer.reports import accrual, changes, costs, render
 
     echo("")
     report = costs.costs_report(engine, costs.CostsRequest(), now=at)
-    echo(render.render_text(report, "table").rstrip())
+    echo(render.render_text(report, "table", width=width).rstrip())
     echo("")
     since = changes.ChangesRequest.parse(since=_first_day_after(first_sync), until=_iso(at))
     summary = changes.changes_report(engine, since, listing=False)
-    echo(render.render_text(summary, "table").rstrip())
+    echo(render.render_text(summary, "table", width=width).rstrip())
     echo("")
     months = accrual.AccrualRequest.parse(
         start=f"{first_sync:%Y-%m}", end=f"{at:%Y-%m}", as_of=_iso(at)
     )
-    echo(render.render_text(accrual.accrual_report(engine, months), "table").rstrip())
+    echo(
+        render.render_text(
+            accrual.accrual_report(engine, months, now=at), "table", width=width
+        ).rstrip()
+    )
+
+
+def _wrapping(echo: Echo, width: int | None) -> Echo:
+    """`echo`, with lines longer than `width` wrapped at words (continuation lines indented
+    two more); tables are laid out for the width already and pass as they are."""
+    if width is None:
+        return echo
+
+    def say(text: str) -> None:
+        for line in text.split("\n"):
+            if len(line) <= width:
+                echo(line)
+                continue
+            indent = " " * (len(line) - len(line.lstrip()) + 2)
+            echo(
+                textwrap.fill(
+                    line,
+                    width,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+
+    return say
 
 
 def _first_day_after(at: datetime) -> str:

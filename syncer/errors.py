@@ -65,3 +65,22 @@ class AccountBusyError(SyncerError):
         super().__init__(
             f"{account}: skipped: another syncer process is syncing this account right now"
         )
+
+
+class LockLostError(SyncerError):
+    """The run can no longer prove it holds the account's writer lock (the database session
+    holding it ended, or was replaced): it stops writing at once, and releases nothing."""
+
+    def __init__(self, account: str, cause: str) -> None:
+        self.account = account
+        self.cause = cause
+        self.detail = lost_lock_message(cause)
+        super().__init__(f"{account}: {self.detail}")
+
+
+def lost_lock_message(cause: str, *, released: int = 0) -> str:
+    """What a run that lost its lock says: why, and that it wrote nothing after."""
+    after = (
+        f"{released} released before that, while it was held" if released else "nothing released"
+    )
+    return f"lost the account's writer lock: {cause}; stopped writing, {after}"

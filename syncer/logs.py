@@ -1,7 +1,8 @@
 """Logging set-up: readable lines for people, one JSON object per line for log pipelines.
 
-Every record passes through `redact`, which replaces any configured API key that might have
-slipped into a message with `***` — a last line of defence; no code logs a key on purpose.
+Every record passes through the one scrubber (`syncer.secrets.scrub`), which hides any
+registered API key, in any form a provider may have echoed it in, that slipped into a
+message: a last line of defence; no code logs a key on purpose.
 """
 
 from __future__ import annotations
@@ -9,31 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from collections.abc import Iterable
 from typing import Any
 
-_secrets: set[str] = set()
+from syncer.secrets import register_secrets, scrub
+from syncer.timestamps import iso_z_millis, iso_z_seconds
 
+__all__ = ["redact", "register_secrets", "setup_logging"]
 
-def register_secrets(values: Iterable[str]) -> None:
-    """Values that must never appear in a log line (API keys)."""
-    _secrets.update(value for value in values if len(value) >= 4)
-
-
-def redact(text: str) -> str:
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+redact = scrub  # the name the rest of syncer has used for it
 
 
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)sZ %(levelname)-7s %(message)s")
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return iso_z_seconds(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -55,8 +47,7 @@ _EXTRA_KEYS = (
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": iso_z_millis(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -38,6 +38,22 @@ TRACKED_FIELDS: tuple[str, ...] = (
 RELEASED = "released"
 # Decimal places kept for money, from the provider to the SQL column (NUMERIC(18, 6)).
 MONEY_SCALE = 6
+# Fees must be below this. With six decimals that is 15 significant digits: what every
+# database stores exactly, SQLite included (its NUMERIC keeps a double, exact to 15 digits).
+MAX_FEE = Decimal(10) ** 9
+
+
+def check_fee(value: Decimal) -> Decimal:
+    """`value` if it is an amount every database stores exactly: finite, below `MAX_FEE` in
+    size, at most `MONEY_SCALE` decimal places; else `ValueError` saying why. (That a fee is
+    not negative is checked where it is read.)"""
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if abs(value) >= MAX_FEE:
+        raise ValueError(f"{value} is not a plausible fee (at most {MAX_FEE - 1}.999999)")
+    if value != value.quantize(Decimal(1).scaleb(-MONEY_SCALE)):
+        raise ValueError(f"has more than {MONEY_SCALE} decimal places: {value}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,15 @@ content hashes of the tracked fields:
 Each page is one short transaction, so a kill at any moment leaves every number with exactly
 one open version, and the next run picks up where the truth is. Only after a *complete*
 listing are the stored numbers it lacks released, in batches, and only when they are at most
-`max_release_fraction` of the account's live numbers (unless `allow_mass_release`).
+`max_release_fraction` of the numbers the account held before the run began
+(`syncer.release_guard`: numbers the run itself created never dilute it), unless
+`allow_mass_release`.
+
+One writer: the run does all its work on the database session that holds the account's
+writer lock (`syncer.store.locks.AccountLock`), and every write transaction proves that the
+session still holds it. A run that lost it stops at once, releases nothing, and records
+itself as failed, saying so. The run's row is written last, on a fresh connection (touching
+only that row), and what the run returns is what the row says.
 """
 
 from __future__ import annotations
@@ -36,13 +44,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
-from syncer.errors import AccountBusyError, SyncerError
+from syncer.errors import (
+    AccountBusyError,
+    LockLostError,
+    ProviderError,
+    SyncerError,
+    lost_lock_message,
+)
 from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
 from syncer.records import RELEASED, NumberRecord, state_hash
+from syncer.release_guard import HeldBefore, held_before_the_run, release_guard
+from syncer.secrets import scrub
 from syncer.store import writes
-from syncer.store.engine import first_line, in_transaction, read_transaction
-from syncer.store.locks import account_lock
+from syncer.store.engine import first_line, in_transaction
+from syncer.store.locks import AccountLock, account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
+from syncer.store.storable import storable_rejection
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +133,13 @@ class NoProgress:
 
 @dataclass
 class SyncOptions:
+    """`log_failures`: log a failed run's line at warning level (the daemon's log is all it
+    shows); `syncer sync` prints every result itself, so it logs them at info level, and a
+    failure is shown once."""
+
     allow_mass_release: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    log_failures: bool = True
 
 
 @dataclass
@@ -167,20 +189,21 @@ class AccountSync:
         self._began = time.monotonic()
         result = AccountResult(self.name, self.provider, SKIPPED, started_at=started)
         try:
-            with account_lock(self.engine, self.name):
-                result = self._run_locked(started)
+            with account_lock(self.engine, self.name) as lock:
+                result = self._run_locked(lock, started)
         except AccountBusyError as exc:
             result.error = str(exc)
             log.info("%s", exc, extra=log_fields(result, "run_skipped"))
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, LockLostError) as exc:  # before the run's row was written
             result.status = RUN_FAILED
-            result.error = f"database error: {first_line(exc)}"
-            log.error("%s: %s", self.name, result.error, extra=log_fields(result, "run_failed"))
+            result.error = scrub(_run_error(exc, self.name))
+            level = logging.WARNING if self.options.log_failures else logging.INFO
+            log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_failed"))
         result.duration = time.monotonic() - self._began
         self.progress.finished(result)
         return result
 
-    def _run_locked(self, started: datetime) -> AccountResult:
+    def _run_locked(self, lock: AccountLock, started: datetime) -> AccountResult:
         def begin(connection: Connection) -> int:
             stale = writes.close_stale_runs(connection, self.provider, self.name, started)
             if stale:
@@ -189,14 +212,18 @@ class AccountSync:
                 )
             return writes.start_run(connection, self.provider, self.name, started)
 
-        self.run_id = in_transaction(self.engine, begin, what=f"{self.name}: start run")
+        self.run_id = lock.write(begin, what=f"{self.name}: start run")
         self.progress.started(self.name)
         result = AccountResult(
             self.name, self.provider, RUN_FAILED, self.counts, self.run_id, started_at=started
         )
         try:
             listing = self.client.listing()
-            self._write_pages(listing)
+            scope = listing.release_scope
+            live_before = lock.read(
+                partial(held_before_the_run, provider=self.provider, account=self.name, scope=scope)
+            )
+            self._write_pages(lock, listing)
             outcome = listing.outcome
             result.complete = outcome.complete
             notes = []
@@ -206,16 +233,19 @@ class AccountSync:
                 notes.append(f"nothing released: {outcome.release_blocked}")
                 result.complete = False
             else:
-                guard = self._release_missing(listing, outcome.release_scope)
+                guard = self._release_missing(lock, listing, outcome.release_scope, live_before)
                 if guard:
                     notes.append(guard)
                     result.complete = False
+            lock.prove()  # the run ends holding the lock, or it did not end as it says
             result.status = RUN_FAILED if any("mass release" in n for n in notes) else RUN_SUCCEEDED
             result.error = "; ".join(notes) or None
-        except SyncerError as exc:
-            result.error = str(exc)
-        except SQLAlchemyError as exc:  # the database failed, not syncer: one line, no traceback
-            result.error = f"database error: {first_line(exc)}"
+        except LockLostError as exc:
+            result.error = exc.detail
+            if self.counts.released:  # released in batches that each proved the lock first
+                result.error = lost_lock_message(exc.cause, released=self.counts.released)
+        except (SyncerError, SQLAlchemyError) as exc:
+            result.error = _run_error(exc, self.name)
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
             result.error = f"internal error: {type(exc).__name__}: {first_line(exc)}"
@@ -224,36 +254,35 @@ class AccountSync:
 
     # -- pages ------------------------------------------------------------------------------
 
-    def _write_pages(self, listing: Listing) -> None:
+    def _write_pages(self, lock: AccountLock, listing: Listing) -> None:
         pages = listing.pages()
         try:
-            with self.engine.connect() as connection:
-                for page in pages:
-                    if self.options.stop.is_set():
-                        raise SyncInterrupted(
-                            f"{self.name}: interrupted by a stop request before the listing ended"
-                        )
-                    page_counts, rejected = self._write_page(connection, page)
-                    self._rejection_keys.update(rejected)
-                    self.counts.add(page_counts)
-                    self.counts.pages = listing.pages_fetched
-                    self.progress.advanced(self.name, self.counts, listing.expected_total)
+            for page in pages:
+                if self.options.stop.is_set():
+                    raise SyncInterrupted(
+                        f"{self.name}: interrupted by a stop request before the listing ended"
+                    )
+                page_counts, rejected = self._write_page(lock, page)
+                self._rejection_keys.update(rejected)
+                self.counts.add(page_counts)
+                self.counts.pages = listing.pages_fetched
+                self.progress.advanced(self.name, self.counts, listing.expected_total)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()
 
-    def _write_page(self, connection: Connection, page: Page) -> tuple[RunCounts, list[str]]:
+    def _write_page(self, lock: AccountLock, page: Page) -> tuple[RunCounts, list[str]]:
         """Compare one page with what is stored, then write the differences, if any.
 
         The comparison reads before the write transaction begins: the account's writer lock
         keeps every other process away from these numbers, and on SQLite a page with nothing
-        to write then takes no write lock at all. The writes are one transaction, retried
-        whole after a deadlock. Returns the counts and the identities of the rejections
-        written.
+        to write then takes no write lock at all. The writes are one transaction on the
+        lock's session that first proves the lock is still held (`AccountLock.write`),
+        retried whole after a deadlock. Returns the counts and the identities of the
+        rejections written.
         """
-        with read_transaction(connection):
-            diff = self._diff(connection, page)
+        diff = lock.read(partial(self._diff, page=page))
         rejection_rows, rejected = self._rejection_rows(page)
         counts = RunCounts(
             seen=len(page.records) + len(page.rejections),
@@ -272,10 +301,10 @@ class AccountSync:
             if progress_due:
                 self._write_progress(connection, counts)
 
-        in_transaction(connection, write, what=f"{self.name}: page")
+        lock.write(write, what=f"{self.name}: page")
         return counts, rejected
 
-    def _diff(self, connection: Connection, page: Page) -> PageDiff:
+    def _diff(self, connection: Connection, *, page: Page) -> PageDiff:
         """Which of the page's records are new, changed, or unchanged but seen long ago."""
         at = page.received_at
         keys = [record.external_id for record in page.records]
@@ -358,15 +387,15 @@ class AccountSync:
             if identity in self._rejection_keys or identity in identities:
                 continue  # the same unreadable item again, in a second pass of this run
             identities.append(identity)
-            external_id = rejection.external_id[:255] if rejection.external_id else None
+            stored = storable_rejection(rejection)
             rows.append(
                 {
                     "sync_run_id": self.run_id,
                     "provider": self.provider,
                     "account": self.name,
-                    "external_id": external_id,
-                    "reason": rejection.reason,
-                    "payload": rejection.payload,
+                    "external_id": stored.external_id,
+                    "reason": stored.reason,
+                    "payload": stored.payload,
                     "rejected_at": page.received_at,
                 }
             )
@@ -381,34 +410,35 @@ class AccountSync:
 
     # -- releases ---------------------------------------------------------------------------
 
-    def _release_missing(self, listing: Listing, scope: dict[str, str]) -> str | None:
-        """Release the live numbers a complete listing lacks; returns why not, if it did not."""
+    def _release_missing(
+        self, lock: AccountLock, listing: Listing, scope: dict[str, str], before: HeldBefore
+    ) -> str | None:
+        """Release the live numbers a complete listing lacks; returns why not, if it did not.
+
+        The guard weighs the missing numbers the account held before this run (see
+        `HeldBefore`) against how many it held; numbers never confirmed by a successful run
+        (created by refused runs since) are released along with the rest when it passes."""
         at = self.clock.now()
 
         def find(connection: Connection) -> tuple[list[int], int]:
-            missing, live = [], 0
-            for number in writes.live_numbers(connection, self.provider, self.name, scope):
-                live += 1
-                if not listing.protects(number.external_id, number.e164):
+            missing, held_before = [], 0
+            for number in writes.live_numbers(
+                connection, self.provider, self.name, scope, confirmed_by=before.confirmed_by
+            ):
+                if not listing.protects(number.external_id):
                     missing.append(number.id)
-            return missing, live
+                    held_before += number.confirmed
+            return missing, held_before
 
-        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-            missing, live = find(connection)
+        missing, missing_held_before = lock.read(find)
         if not missing:
             return None
-        if len(missing) > self.release_fraction * live and not self.options.allow_mass_release:
-            message = (
-                f"mass release guard: the listing lacks {len(missing)} of {live} live numbers "
-                f"(more than {self.release_fraction:.0%}), so none were released; if they "
-                "really are gone, run once with --allow-mass-release"
-            )
-            log.error("%s: %s", self.name, message)
-            return message
+        refusal = release_guard(missing_held_before, before.count, self.release_fraction)
+        if refusal and not self.options.allow_mass_release:
+            return refusal
         for start in range(0, len(missing), RELEASE_BATCH):
             batch = missing[start : start + RELEASE_BATCH]
-            self.counts.released += in_transaction(
-                self.engine,
+            self.counts.released += lock.write(
                 partial(self._release_batch, number_ids=batch, at=at),
                 what=f"{self.name}: release",
             )
@@ -436,30 +466,43 @@ class AccountSync:
     # -- the run row ------------------------------------------------------------------------
 
     def _finish(self, result: AccountResult) -> None:
+        """Record how the run ended in its own row, on a fresh connection (the lock's session
+        may be gone), touching nothing else. The error is scrubbed of keys first. If the row
+        cannot be written, the result says so and is a failure: what the run returns (and
+        the command prints) never claims more than its row."""
+        result.error = scrub(result.error) if result.error else None
         finished = self.clock.now()
-        values = dict(
-            self.counts.as_dict(),
-            status=result.status,
-            finished_at=finished,
-            listing_complete=result.complete,
-            error=result.error,
-        )
-        try:
-            in_transaction(
-                self.engine,
-                lambda connection: writes.update_run(connection, self.run_id, **values),
-                what=f"{self.name}: finish run",
-            )
-        except Exception as exc:  # noqa: BLE001 - the next run closes it as interrupted
-            log.error(
-                "%s: could not record the end of run %d: %s",
-                self.name,
+
+        def record(connection: Connection) -> None:
+            writes.update_run(
+                connection,
                 self.run_id,
-                first_line(exc),
+                **self.counts.as_dict(),
+                status=result.status,
+                finished_at=finished,
+                listing_complete=result.complete,
+                error=result.error,
             )
+
+        try:
+            in_transaction(self.engine, record, what=f"{self.name}: finish run")
+        except Exception as exc:  # noqa: BLE001 - the next run closes it as interrupted
+            result.status = RUN_FAILED
+            unrecorded = f"the end of run {self.run_id} could not be recorded: {first_line(exc)}"
+            result.error = scrub("; ".join(filter(None, [result.error, unrecorded])))
         result.duration = time.monotonic() - self._began
-        level = logging.INFO if result.ok else logging.WARNING
+        level = logging.INFO if result.ok or not self.options.log_failures else logging.WARNING
         log.log(level, "%s", describe_result(result), extra=log_fields(result, "run_finished"))
+
+
+def _run_error(exc: BaseException, account: str) -> str:
+    """The message a run's row stores: without the account's name in front (the row has
+    it), a database error in one line."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {first_line(exc)}"
+    if isinstance(exc, ProviderError | LockLostError):
+        return exc.detail
+    return str(exc).removeprefix(f"{account}: ")
 
 
 def describe_result(result: AccountResult) -> str:
@@ -493,8 +536,14 @@ def log_fields(result: AccountResult, event: str) -> dict[str, Any]:
 
 
 def retry_policy(config: Config) -> RetryPolicy:
-    """The HTTP retry policy the config asks for (`request_timeout`, `max_attempts`)."""
-    return RetryPolicy(max_attempts=config.max_attempts, timeout=config.request_timeout)
+    """The HTTP policy the config asks for (`request_timeout`, `request_deadline`,
+    `max_response_bytes`, `max_attempts`)."""
+    return RetryPolicy(
+        max_attempts=config.max_attempts,
+        timeout=config.request_timeout,
+        deadline=config.request_deadline,
+        max_response_bytes=config.max_response_bytes,
+    )
 
 
 def sync_accounts(
@@ -542,7 +591,10 @@ def run_sync(
     progress: Progress | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[AccountResult]:
-    """`syncer sync`: one pass over `accounts` against the configured database."""
+    """`syncer sync`: one pass over `accounts` against the configured database.
+
+    The caller shows the results (so pass `SyncOptions(log_failures=False)` to show a failed
+    run once, not also as a log line)."""
     from syncer.logs import register_secrets
     from syncer.store.engine import check_schema, check_writable, make_engine
 

@@ -1,4 +1,4 @@
-"""Checks of the history invariants PRODUCT.md promises, run against any database."""
+"""Checks of the history invariants docs/design.md promises, run against any database."""
 
 from __future__ import annotations
 

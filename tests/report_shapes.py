@@ -1,4 +1,4 @@
-"""The report JSON shapes of PRODUCT.md, checked key by key (scripts parse them)."""
+"""The report JSON shapes of docs/reports.md, checked key by key (scripts parse them)."""
 
 from __future__ import annotations
 
@@ -133,3 +133,139 @@ def check_runs(doc: dict[str, Any]) -> None:
         assert run["status"] in ("running", "succeeded", "failed")
         for name in ("pages", "seen", "created", "updated", "unchanged", "released", "rejected"):
             assert is_count(run[name])
+
+
+STATEMENT_KEYS = {
+    "month",
+    "timezone",
+    "period",
+    "generated_at",
+    "complete",
+    "accrued_until",
+    "covered",
+    "database",
+    "syncer_version",
+    "billable",
+    "currencies",
+    "where_it_goes",
+    "what_changed",
+    "cannot_vouch_for",
+    "sync_runs",
+}
+STATEMENT_CURRENCY_KEYS = {
+    "currency",
+    "accrued",
+    "setup_fees",
+    "numbers",
+    "unpriced_numbers",
+    "previous_month",
+    "difference",
+    "difference_parts",
+    "accrued_by_provider",
+    "run_rate",
+}
+
+
+def check_statement(doc: dict[str, Any]) -> None:
+    """`report statement --format json`, key by key (docs/statement.md)."""
+    assert set(doc) == STATEMENT_KEYS
+    assert MONTH.match(doc["month"])
+    assert set(doc["period"]) == {"start", "end"}
+    for key in ("generated_at", "accrued_until"):
+        assert is_instant(doc[key])
+    assert isinstance(doc["complete"], bool)
+    assert isinstance(doc["covered"], bool)
+    currencies = [row["currency"] for row in doc["currencies"]]
+    assert len(currencies) == len(set(currencies))
+    assert None not in currencies
+    for row in doc["currencies"]:
+        assert set(row) == STATEMENT_CURRENCY_KEYS, row
+        for key in ("accrued", "setup_fees", "difference"):
+            assert is_money(row[key])
+        assert is_count(row["numbers"])
+        assert is_count(row["unpriced_numbers"])
+        assert set(row["previous_month"]) == {"month", "accrued"}
+        assert is_money(row["previous_month"]["accrued"])
+        assert set(row["difference_parts"]) == DELTA_FIELDS - {"total"}
+        assert all(is_money(value) for value in row["difference_parts"].values())
+        for line in row["accrued_by_provider"]:
+            assert set(line) == {"provider", "accrued"}
+            assert is_money(line["accrued"])
+        assert set(row["run_rate"]) == {
+            "as_of",
+            "numbers",
+            "monthly_fee_total",
+            "billable_monthly_fee_total",
+        }
+        assert is_money(row["run_rate"]["monthly_fee_total"], nullable=True)
+    where = doc["where_it_goes"]
+    assert set(where) == {"as_of", "by", "totals"}
+    assert set(where["by"]) == {"provider", "account", "country", "type", "status"}
+    for key, rows in where["by"].items():
+        check_costs({"as_of": where["as_of"], "group_by": [key], "rows": rows, "totals": []})
+    check_costs({"as_of": where["as_of"], "group_by": [], "rows": [], "totals": where["totals"]})
+    changed = doc["what_changed"]
+    assert set(changed) == {
+        "since",
+        "until",
+        "summary",
+        "list_limit",
+        "added",
+        "released",
+        "suspended",
+    }
+    for name in ("added", "released", "suspended"):
+        assert set(changed[name]) == {"count", "listed"}
+        assert len(changed[name]["listed"]) <= min(changed[name]["count"], changed["list_limit"])
+        check_changes(
+            {"since": changed["since"], "until": changed["until"],
+             "changes": changed[name]["listed"], "summary": changed["summary"]}
+        )  # fmt: skip
+    vouch = doc["cannot_vouch_for"]
+    assert set(vouch) == {"unpriced_numbers", "unpriced_by_account", "coverage", "rejected"}
+    coverage = vouch["coverage"]
+    assert set(coverage) == {"complete", "days_in_month", "uncovered_days", "accounts"}
+    assert coverage["complete"] == doc["covered"] == (not coverage["uncovered_days"])
+    for account in coverage["accounts"]:
+        assert set(account) == {
+            "provider",
+            "account",
+            "schedule",
+            "schedule_source",
+            "allowed_gap_seconds",
+            "uncovered_days",
+            "gaps",
+        }
+        assert account["schedule_source"] in ("config", "default")
+        for gap in account["gaps"]:
+            assert set(gap) == {"start", "end", "kind", "last_success", "next_success"}
+            assert gap["kind"] in ("before_first_sync", "gap", "since_last_sync")
+            assert gap["start"] < gap["end"]
+    rejected = vouch["rejected"]
+    assert set(rejected) == {"records", "rejections", "list_limit", "listed"}
+    for line in rejected["listed"]:
+        assert set(line) == {
+            "provider",
+            "account",
+            "external_id",
+            "reason",
+            "times",
+            "last_rejected_at",
+        }
+    for runs in doc["sync_runs"]:
+        assert set(runs) == {
+            "provider",
+            "account",
+            "runs",
+            "complete",
+            "incomplete",
+            "failed",
+            "running",
+            "first_run_id",
+            "last_run_id",
+            "previous_success_run_id",
+            "previous_success_at",
+        }
+        assert (
+            runs["runs"] == runs["complete"] + runs["incomplete"] + runs["failed"] + runs["running"]
+        )

@@ -43,9 +43,10 @@ def load_and_resolve(path: Path, env: dict[str, str]) -> None:
 
 
 def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    """The problem lines, with the file name shortened to `syncer.toml`."""
     with pytest.raises(ConfigError) as caught:
         load_and_resolve(write(tmp_path, text), env or {})
-    return caught.value.problems
+    return [line.replace(str(tmp_path) + "/", "") for line in caught.value.problems]
 
 
 def test_the_documented_example_loads(tmp_path: Path) -> None:
@@ -90,22 +91,32 @@ provider = "tryvox"
 api_key_env = "B_KEY"
 """
     lines = problems(tmp_path, text)
-    assert "account 'a': provider: unknown provider 'plivo' (known: ringyo, tryvox)" in lines
+    assert (
+        "syncer.toml:4: account 'a': provider: unknown provider 'plivo' (known: ringyo, tryvox)"
+        in lines
+    )
     assert any(
-        line.startswith("account 'b': schedule: '61 * * * *' is not a valid crontab")
+        line.startswith("syncer.toml:11: account 'b': schedule: '61 * * * *' is not a valid")
         for line in lines
     )
     assert any(
-        line.startswith("account 'b': fees.default: write the fee as a string") for line in lines
+        line.startswith("syncer.toml:12: account 'b': fees.default: write the fee as a string")
+        for line in lines
     )
-    assert "account 'b': name: duplicate account name (accounts[1] has it too)" in lines
-    assert any("account_id is required for a tryvox account" in line for line in lines)
+    assert "syncer.toml:15: account 'b': name: duplicate account name (accounts[1] has it too)" in (
+        lines
+    )
+    assert any(
+        line.startswith("syncer.toml:14: ") and "account_id is required for a tryvox" in line
+        for line in lines
+    )
 
 
 def test_missing_key_variable_names_account_and_variable(tmp_path: Path) -> None:
     lines = problems(tmp_path, GOOD, env={"RINGYO_API_KEY": "rk"})
     assert lines == [
-        "account 'vox-main': api_key_env: environment variable TRYVOX_API_KEY is not set"
+        "syncer.toml:16: account 'vox-main': api_key_env: environment variable TRYVOX_API_KEY "
+        "is not set"
     ]
 
 
@@ -115,7 +126,7 @@ def test_unknown_keys_and_account_names(tmp_path: Path) -> None:
         GOOD.replace('currency = "USD"', 'curency = "USD"'),
         env={"RINGYO_API_KEY": "r", "TRYVOX_API_KEY": "t"},
     )
-    assert lines == ["account 'ringyo-main': curency: unknown key"]
+    assert lines == ["syncer.toml:10: account 'ringyo-main': curency: unknown key"]
     config = load_config(write(tmp_path, GOOD), environ={})
     with pytest.raises(ConfigError, match="account 'nope': no such account"):
         resolve_accounts(config, ["nope"], environ={"RINGYO_API_KEY": "r", "TRYVOX_API_KEY": "t"})
@@ -125,6 +136,9 @@ def test_bad_toml_is_one_line(tmp_path: Path) -> None:
     lines = problems(tmp_path, "accounts = [")
     assert len(lines) == 1
     assert "not valid TOML" in lines[0]
+    assert problems(tmp_path, "max_attempts = 3\nmax_attempts = 4\n") == [
+        "syncer.toml:2: not valid TOML: Cannot overwrite a value (at line 2, column 17)"
+    ]
 
 
 def test_schedules(tmp_path: Path) -> None:
@@ -157,8 +171,10 @@ def test_cli_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: account 'ringyo-main': api_key_env: environment variable RINGYO_API_KEY is not set",
-        "error: account 'vox-main': api_key_env: environment variable TRYVOX_API_KEY is not set",
+        f"error: {path}:7: account 'ringyo-main': api_key_env: environment variable "
+        "RINGYO_API_KEY is not set",
+        f"error: {path}:16: account 'vox-main': api_key_env: environment variable "
+        "TRYVOX_API_KEY is not set",
     ]
     assert "Traceback" not in result.output
 
@@ -181,9 +197,9 @@ def test_a_key_pasted_as_the_variable_name_is_not_echoed(tmp_path: Path) -> None
     text = GOOD.replace('api_key_env = "TRYVOX_API_KEY"', 'api_key_env = "tvx_sk_live_9f8e7d"')
     lines = problems(tmp_path, text, env={"RINGYO_API_KEY": "rk"})
     assert lines == [
-        "account 'vox-main': api_key_env: no environment variable of that name is set (the "
-        "name is not shown: it does not look like one, e.g. RINGYO_API_KEY; put the "
-        "variable's name here, not the key)"
+        "syncer.toml:16: account 'vox-main': api_key_env: no environment variable of that name "
+        "is set (the name is not shown: it does not look like one, e.g. RINGYO_API_KEY; put "
+        "the variable's name here, not the key)"
     ]
     assert "tvx_sk_live_9f8e7d" not in "\n".join(lines)
 
@@ -195,3 +211,35 @@ def test_an_unparseable_database_url_is_not_echoed() -> None:
     with pytest.raises(DatabaseError) as caught:
         make_engine("postgres ql://admin:hunter2@db/prod")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_relative_sqlite_path_is_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cron runs in the home directory: syncer.db must not appear there."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = folder / "syncer.toml"
+    config.write_text('database_url = "sqlite:///data/mirror.db"\n')
+    assert load_config(config, environ={}).database_url == f"sqlite:///{folder}/data/mirror.db"
+    config.write_text("max_attempts = 3\n")  # no database_url: the default, beside the file
+    assert load_config(config, environ={}).database_url == f"sqlite:///{folder}/syncer.db"
+    for kept in ("sqlite:////var/lib/syncer.db", "sqlite:///:memory:", "postgresql://db/x"):
+        config.write_text(f'database_url = "{kept}"\n')
+        assert load_config(config, environ={}).database_url == kept
+    # the environment's URL, and no config file at all: the working directory
+    relative = {"SYNCER_DATABASE_URL": "sqlite:///here.db"}
+    assert load_config(config, environ=relative).database_url == "sqlite:///here.db"
+    assert load_config(None, required=False, environ={}).database_url == "sqlite:///syncer.db"
+
+
+def test_the_config_accepts_exactly_the_providers_of_the_registry() -> None:
+    from typing import get_args
+
+    from syncer.config import AccountConfig
+    from syncer.provider_facts import PROVIDERS
+
+    assert get_args(AccountConfig.model_fields["provider"].annotation) == PROVIDERS

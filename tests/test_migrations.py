@@ -60,6 +60,7 @@ def test_schema_revision_is_the_migrations_head() -> None:
 
 
 def test_database_without_tables_says_run_upgrade(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(DatabaseError, match="run `syncer db upgrade` first"):
         check_schema(engine)

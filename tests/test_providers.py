@@ -276,7 +276,10 @@ def test_ringyo_capability_must_be_a_bool() -> None:
     assert rejection.seen_key == "pn_000001"
 
 
-def test_keyless_rejection_blocks_release_unless_its_digits_match(clock: FakeClock) -> None:
+def test_keyless_rejection_blocks_release_even_when_its_digits_match(clock: FakeClock) -> None:
+    """A key is read one way only (see `syncer.providers.keys`): a number written the human
+    way carries every digit, but naming a number by its digits would let one bad item shield
+    another; so it blocks every release of the listing, like an item with no number at all."""
     items = [tryvox_item(n) for n in range(10)]
     items[3] = dict(items[3], e164=None)  # no readable number at all
     listing, _ = listing_of(account("tryvox"), FakeTryVox(items), clock)
@@ -284,6 +287,10 @@ def test_keyless_rejection_blocks_release_unless_its_digits_match(clock: FakeClo
     assert not listing.outcome.can_release
     items[3] = dict(items[3], e164="44 20 7000 0003")  # mangled, but its digits are there
     listing, _ = listing_of(account("tryvox"), FakeTryVox(items), clock)
+    assert not listing.outcome.can_release
+    assert not listing.protects("+442070000003")
+    items[3] = dict(items[3], e164="+442070000003\n", status="bogus")  # framing only
+    listing, _ = listing_of(account("tryvox"), FakeTryVox(items), clock)
     assert listing.outcome.can_release
-    assert listing.protects("+442070000003", "+442070000003")
-    assert not listing.protects("+442070099999", "+442070099999")
+    assert listing.protects("+442070000003")
+    assert not listing.protects("+442070099999")

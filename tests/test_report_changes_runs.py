@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from syncer.errors import UsageError
 from syncer.reports.changes import ChangesReport, ChangesRequest, changes_report
 from syncer.reports.render import render_text
 from syncer.reports.runs import RunsRequest, runs_report
+from syncer.store.models import SyncRun
 from tests import report_shapes
 from tests.history import History, ringyo, utc, vox
 
@@ -163,3 +165,52 @@ def test_runs_newest_first_with_counts_and_errors(engine: Engine) -> None:
 def test_bad_change_requests(options: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         ChangesRequest.parse(**options)
+
+
+def test_rows_in_the_same_second_come_in_a_defined_order(engine: Engine) -> None:
+    """Tables show times to the second: within one, runs go by id (newest first) and
+    changes by provider, account and number, whatever their microseconds."""
+    late, early = History(engine), History(engine)
+    late.tryvox("vox-a", items=[vox(2), vox(1)])
+    early.tryvox("vox-b", items=[vox(3)])
+    early.sync_at(datetime(2026, 10, 1, 9, 0, 0, 100_000, tzinfo=UTC))
+    late.sync_at(datetime(2026, 10, 1, 9, 0, 0, 900_000, tzinfo=UTC))
+    with engine.begin() as connection:  # a third run, started between them, written last
+        connection.execute(
+            insert(SyncRun).values(
+                provider="ringyo",
+                account="ringyo-c",
+                started_at=datetime(2026, 10, 1, 9, 0, 0, 500_000, tzinfo=UTC),
+                status="failed",
+                error="boom",
+            )
+        )
+
+    runs = runs_report(engine, RunsRequest.parse())
+    assert [run.account for run in runs.runs] == ["ringyo-c", "vox-a", "vox-b"]  # by id
+    listed = changes(engine, since="2026-10-01", until="2026-10-02", now=utc(2026, 10, 3))
+    assert [(c.account, c.e164) for c in listed.changes] == [
+        ("vox-a", "+442070000001"),
+        ("vox-a", "+442070000002"),
+        ("vox-b", "+442070000003"),
+    ]
+
+
+def test_summary_only(engine: Engine, history: History) -> None:
+    request = ChangesRequest.parse(since="2026-10-01", until="2026-10-10")
+    report = changes_report(engine, request, now=utc(2026, 10, 10), listing=False)
+    doc = json.loads(render_text(report, "json"))
+    assert "changes" not in doc
+    assert doc["summary"][0] == {"from_status": None, "to_status": "active", "count": 3}
+    assert render_text(report, "csv").splitlines() == [
+        "from_status,to_status,count",
+        ",active,3",
+        ",pending,1",
+        "active,inactive,1",
+        "active,released,1",
+        "active,suspended,1",
+        "pending,active,1",
+    ]
+    table = render_text(report, "table")
+    assert "Changes, oldest first" not in table
+    assert "total" in table

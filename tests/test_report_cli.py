@@ -7,6 +7,7 @@ on SQLite.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,14 +76,16 @@ def test_table_csv_and_output_file(url: str, tmp_path: Path) -> None:
     assert target.read_text().startswith("id,provider,account,started_at")
 
 
-def test_charts_are_drawn(url: str, tmp_path: Path) -> None:
+def test_charts_are_drawn_and_say_where(url: str, tmp_path: Path) -> None:
     png, svg = tmp_path / "accrual.png", tmp_path / "changes.svg"
     accrual = run(url, "accrual", "--from", "2026-09", "--to", "2026-10", "--chart", str(png))
     assert accrual.exit_code == 0, accrual.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert accrual.stderr == f"chart written to {png.resolve()}\n"
     changes = run(url, "changes", "--since", "2026-09-15", "--chart", str(svg))
     assert changes.exit_code == 0, changes.output
     assert "<svg" in svg.read_text()
+    assert changes.stderr == f"chart written to {svg.resolve()}\n"
 
 
 @pytest.mark.parametrize(
@@ -111,12 +114,48 @@ def test_bad_input_is_one_line_and_exit_2(url: str, args: list[str], message: st
 
 
 def test_database_without_tables_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "new.db").touch()
     result = run(f"sqlite:///{tmp_path / 'new.db'}", "costs")
     assert result.exit_code == 2
     assert "run `syncer db upgrade` first" in result.stderr
 
 
-def test_help_documents_every_option() -> None:
-    result = CliRunner().invoke(main, ["report", "accrual", "--help"])
-    for option in ("--from", "--to", "--timezone", "--billable", "--chart", "--format", "--output"):
-        assert option in result.stdout
+def test_charts_without_matplotlib_exit_2_saying_what_to_install(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    for report in (["accrual"], ["changes"]):
+        result = run(url, *report, "--chart", str(tmp_path / "chart.png"))
+        assert result.exit_code == 2
+        assert result.stderr == (
+            "error: --chart needs matplotlib, which the core install leaves out: "
+            "pip install 'syncer[charts]'\n"
+        )
+        assert result.stdout == ""  # refused before the report ran
+    assert not (tmp_path / "chart.png").exists()
+
+
+def test_a_future_as_of_is_refused(url: str) -> None:
+    for report in ("costs", "accrual"):
+        result = run(url, report, "--as-of", "2999-01-01")
+        assert result.exit_code == 2
+        assert "--as-of: 2999-01-01 00:00:00 UTC is in the future" in result.stderr
+
+
+def test_failed_and_read_only_commands_leave_no_database_file_behind(tmp_path: Path) -> None:
+    data, config = tmp_path / "data", tmp_path / "syncer.toml"
+    data.mkdir()
+    missing = data / "typo.db"
+    config.write_text(
+        f'database_url = "sqlite:///{missing}"\n[[accounts]]\nname = "r"\n'
+        'provider = "ringyo"\napi_key_env = "R_KEY"\n'
+    )
+    for args in (["costs"], ["runs"], ["accrual"], ["changes"]):
+        result = run(f"sqlite:///{missing}", *args)
+        assert result.exit_code == 2
+        assert f"the SQLite database '{missing}' does not exist" in result.stderr
+    for args in (["status"], ["sync"]):
+        result = CliRunner().invoke(main, ["--config", str(config), *args], env={"R_KEY": "k1"})
+        assert result.exit_code == 2, result.output
+        assert "does not exist: run `syncer db upgrade` to create it" in result.stderr
+    assert list(data.iterdir()) == []

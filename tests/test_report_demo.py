@@ -38,5 +38,5 @@ def test_demo_ends_with_costs_changes_and_accrual(tmp_path: Path) -> None:
     positions = [text.index(heading) for heading in order]
     assert positions == sorted(positions)
     for month in ("2026-11 ", "2026-12 ", "2027-01 *"):
-        assert f"\n  {month}" in text
+        assert f"\n{month}" in text
     assert "(incomplete)" not in text

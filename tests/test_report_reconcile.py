@@ -104,6 +104,11 @@ def simulated_config(
 
 @pytest.fixture
 def story(engine: Engine) -> Story:
+    return tell_story(engine)
+
+
+def tell_story(engine: Engine) -> Story:
+    """Sync the world, churn it, sync again (the instants above); the truth before and after."""
     clock = FakeClock(FIRST_SYNC)
     world = World.generate(numbers=160, seed=5, accounts_per_provider=2, clock=clock.now)
     with SimulatorServer(world, port=0) as server:
@@ -198,7 +203,17 @@ def check_runs(story: Story) -> None:
         assert run.counts["rejected"] == 0
 
 
-def check_accrual(story: Story) -> None:
+@dataclass
+class Expected:
+    """November as the inventories say it should be accrued, per currency (None: unpriced)."""
+
+    accrued: dict[Any, Fraction]
+    parts: dict[Any, Fraction]
+    numbers: dict[Any, set[str]]
+    setups: dict[Any, Fraction]
+
+
+def expected_november(story: Story) -> Expected:
     start, end = NOVEMBER
     length = Fraction((end - start).total_seconds())
 
@@ -241,6 +256,17 @@ def check_accrual(story: Story) -> None:
     for n in {**story.before, **story.after}.values():
         if n.setup is not None and start <= n.created < end:
             setups[n.currency] += Fraction(n.setup)
+    return Expected(accrued, parts, numbers, setups)
+
+
+def check_accrual(story: Story) -> None:
+    expected = expected_november(story)
+    accrued, parts, numbers, setups = (
+        expected.accrued,
+        expected.parts,
+        expected.numbers,
+        expected.setups,
+    )
     report = accrual_report(
         story.engine, AccrualRequest.parse(start="2026-11", end="2026-11"), now=NOW
     )

@@ -98,3 +98,41 @@ def test_jitter_and_misfire_grace_follow_the_period() -> None:
     assert jitter_seconds(timedelta(days=1)) == 300
     assert misfire_grace_seconds(timedelta(seconds=1)) == 1
     assert misfire_grace_seconds(timedelta(hours=1)) == 3600
+
+
+@pytest.mark.parametrize(
+    ("crontab", "expected"),
+    [
+        ("*/15 * * * *", ["Sat 2026-10-03 12:00", "Sat 2026-10-03 12:15", "Sat 2026-10-03 12:30"]),
+        (  # a range with a step, and weekday names
+            "0 8-18/2 * * tue-thu",
+            [f"Tue 2026-10-06 {h:02d}:00" for h in range(8, 19, 2)] + ["Wed 2026-10-07 08:00"],
+        ),
+        ("5 4 * jan,jul sun", ["Sun 2027-01-03 04:05", "Sun 2027-01-10 04:05"]),
+        ("15 10 29 2 *", ["Tue 2028-02-29 10:15", "Sun 2032-02-29 10:15"]),  # leap days only
+        (  # day of month OR day of week, as cron does it
+            "0 0 31 * 1",
+            [
+                "Mon 2026-10-05 00:00",
+                "Mon 2026-10-12 00:00",
+                "Mon 2026-10-19 00:00",
+                "Mon 2026-10-26 00:00",
+                "Sat 2026-10-31 00:00",
+            ],
+        ),
+        (
+            "0 0 1,15 * mon",
+            ["Mon 2026-10-05 00:00", "Mon 2026-10-12 00:00", "Thu 2026-10-15 00:00"],
+        ),
+        ("0 12 * * 6-7", ["Sat 2026-10-03 12:00", "Sun 2026-10-04 12:00", "Sat 2026-10-10 12:00"]),
+        (  # a day-of-month step starts with `*`: cron then wants both fields to match
+            "0 0 */2 * 5",
+            ["Fri 2026-10-09 00:00", "Fri 2026-10-23 00:00", "Fri 2026-11-13 00:00"],
+        ),
+    ],
+)
+def test_real_crontabs_fire_when_cron_would(crontab: str, expected: list[str]) -> None:
+    """The expected times are cron's (Vixie cron's rules, as cronsim also computes them);
+    a time equal to `after` counts as the first fire."""
+    times = fire_times(crontab, len(expected))
+    assert [t.strftime("%a %Y-%m-%d %H:%M") for t in times] == expected

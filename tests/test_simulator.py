@@ -23,6 +23,7 @@ import pytest
 from syncer.simulator import Faults, SimAccount, SimulatorServer, World, parse_faults, run
 from syncer.simulator.faults import spec_of
 from syncer.simulator.injector import FaultRuntime, RateLimitVerdict
+from syncer.simulator.runner import Plan
 
 RINGYO_FIELDS = {
     "id", "phone_number", "friendly_name", "country", "region", "capabilities", "status",
@@ -688,7 +689,7 @@ def test_run_prints_a_ready_config_and_serves_until_stopped() -> None:
     stop = threading.Event()
     thread = threading.Thread(
         target=run,
-        args=("127.0.0.1", 0, 40, 9, 1, "tryvox:latency_ms=1", lines.append),
+        args=(Plan("127.0.0.1", 0, 40, 9, 1, "tryvox:latency_ms=1"), lines.append),
         kwargs={"stop": stop},
     )
     thread.start()
@@ -705,7 +706,7 @@ def test_run_prints_a_ready_config_and_serves_until_stopped() -> None:
             "export TRYVOX_1_API_KEY",
         ]
         start = lines.index("syncer.toml:") + 2
-        end = next(i for i, line in enumerate(lines) if line.startswith("Admin:"))
+        end = next(i for i, line in enumerate(lines) if line.startswith("Admin API"))
         config = tomllib.loads("\n".join(lines[start:end]))
         assert [a["name"] for a in config["accounts"]] == ["ringyo-1", "tryvox-1"]
         assert {a["base_url"] for a in config["accounts"]} == {url.group(0)}
@@ -717,4 +718,4 @@ def test_run_prints_a_ready_config_and_serves_until_stopped() -> None:
         thread.join(5)
     assert lines[-1] == "Simulator stopped."
     with pytest.raises(ValueError, match="nonsense"):
-        run("127.0.0.1", 0, 10, 1, 1, "nonsense=1", lines.append)
+        run(Plan("127.0.0.1", 0, 10, 1, 1, "nonsense=1"), lines.append)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +25,7 @@ from sqlalchemy import Engine
 from syncer.cli import main
 from syncer.config import AccountConfig, Config, ResolvedAccount
 from syncer.providers import ProviderClient
-from syncer.status import RunRate, account_status
+from syncer.reports.status import RunRate, account_status
 from syncer.store import writes
 from syncer.store.engine import in_transaction, make_engine
 from syncer.sync import AccountSync
@@ -194,6 +202,95 @@ def test_status_usage_errors_exit_2(
 
 
 def test_status_of_a_database_without_tables_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
     result = status_command(write_config(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}"))
     assert result.exit_code == 2
     assert "run `syncer db upgrade` first" in result.output
+
+
+# -- in a terminal -------------------------------------------------------------------------
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def run_in_pty(argv: list[str], columns: int, timeout: float = 60.0) -> tuple[int, str]:
+    """Run `argv` with a pseudo-terminal of `columns` columns as its stdout and stderr; its
+    exit code and what it drew, without escape sequences."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color"}
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    output = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                process.kill()
+                raise TimeoutError(f"{argv} printed nothing for {timeout}s")
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        code = process.wait(timeout=timeout)
+    finally:
+        os.close(master)
+    return code, ANSI.sub("", output.decode("utf-8", "replace"))
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_status_in_a_terminal_keeps_every_identifying_column(
+    tmp_path: Path, sqlite_url: str, columns: int
+) -> None:
+    long_name = vox_config("tryvox-production-eu")
+    path = tmp_path / "syncer.toml"
+    path.write_text(
+        f'database_url = "{sqlite_url}"\n\n'
+        + "\n".join(
+            "[[accounts]]\n"
+            f'name = "{account.name}"\nprovider = "tryvox"\naccount_id = "acc_1"\n'
+            'api_key_env = "TRYVOX_KEY_NOT_SET_ANYWHERE"\nschedule = "every 1h"\n'
+            for account in (vox_config(), long_name)
+        )
+    )
+    engine = make_engine(sqlite_url)
+    try:
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+        for account in (vox_config(), long_name):
+            sync_at(engine, two_hours_ago, account, inventory_items())
+    finally:
+        engine.dispose()
+
+    code, screen = run_in_pty(
+        [sys.executable, "-m", "syncer", "status", "--config", str(path)], columns
+    )
+    assert code == 0, screen
+    for whole in ("vox-main", "tryvox-production-eu", "tryvox", "USD 16.70", "ok"):
+        assert whole in screen, f"{whole!r} is not whole at {columns} columns:\n{screen}"
+    assert "…" not in screen, screen
+    if columns == 200:  # room for each account on one line
+        assert any(
+            "tryvox-production-eu" in line and "USD 16.70" in line for line in screen.splitlines()
+        )
+
+
+def test_status_money_is_exact_in_json_and_csv_and_rounded_only_in_the_table(
+    engine: Engine,
+) -> None:
+    from syncer.reports.render import render_text
+
+    vox = vox_config()
+    sync_at(engine, NOON, vox, [tryvox_item(n, fee="0.0075") for n in range(3)])
+    report = account_status(engine, Config(accounts=[vox]), now=NOON + timedelta(minutes=5))
+
+    (account,) = json.loads(render_text(report, "json"))["accounts"]
+    assert account["run_rate"] == [{"currency": "USD", "numbers": 3, "monthly_fee_total": "0.0225"}]
+    header, row = render_text(report, "csv").splitlines()
+    fields = dict(zip(header.split(","), row.split(","), strict=True))
+    assert fields["numbers_active"] == "3"
+    assert (fields["currency"], fields["monthly_fee_total"]) == ("USD", "0.0225")
+    assert fields["last_success_at"] == "2026-10-01T12:00:00Z"
+    assert "USD 0.02" in render_text(report, "table")  # two decimals, half away from zero

@@ -108,7 +108,7 @@ def test_mass_release_guard(engine: Engine, clock: FakeClock, stored: FakeTryVox
     result = sync_once(engine, stored, clock)
     assert result.status == "failed"
     assert "mass release guard" in (result.error or "")
-    assert "250 live numbers" in (result.error or "")
+    assert "lacks 250 of the 250 numbers live before this run" in (result.error or "")
     assert "released" not in statuses(engine).values()
     clock.advance(60)
     allowed = sync_once(engine, stored, clock, allow_mass_release=True)

@@ -1,4 +1,4 @@
-"""Initial schema: the five tables of PRODUCT.md.
+"""Initial schema: the five tables of docs/sql.md.
 
 Revision ID: 0001
 Revises:

@@ -9,13 +9,22 @@ The bookkeeping here is shared by all providers. A listing is complete when its 
 reached the end, every page reported the same total, and the distinct records seen equal that
 total. An inconsistent pass is listed again once; if it stays inconsistent the records still
 count, but nothing may be released.
+
+A rejected item protects the stored number its key names, as a whole string after the one
+normalisation of `syncer.providers.keys`; a rejected item without such a key means nothing
+may be released (it may stand for any number).
+
+Every listing ends: a pass may take at most the pages its first page's total needs, plus
+slack for numbers added while listing (`page_bound`), and a run of pages that bring no new
+record fails the listing (`MAX_PAGES_WITHOUT_PROGRESS`); `MAX_CONSISTENCY_RELISTS` and
+`MAX_CURSOR_RESTARTS` bound the passes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,10 +40,20 @@ log = logging.getLogger(__name__)
 
 MAX_CONSISTENCY_RELISTS = 1
 MAX_CURSOR_RESTARTS = 1
-_DIGITS = re.compile(r"\d")
-MIN_HINT_DIGITS = 6
+# Pages in a row that add no record to the pass (empty, or only repeats) before the listing
+# is taken for one that cannot end.
+MAX_PAGES_WITHOUT_PROGRESS = 3
 
 Mapper = Callable[[Any], "NumberRecord | Rejection"]
+KeyRule = Callable[[str], "str | None"]
+
+
+def page_bound(total: int, per_page: int) -> int:
+    """The most pages one pass may take when its first page says `total` records come
+    `per_page` at a time: the pages that needs, plus a tenth of them (at least 2) for numbers
+    added while the listing runs."""
+    needed = max(1, math.ceil(total / per_page))
+    return needed + max(2, math.ceil(needed / 10))
 
 
 @dataclass(frozen=True)
@@ -76,15 +95,23 @@ class Listing:
     `InvalidCursorError` to restart the listing, `ProviderError` to fail it.
     """
 
-    def __init__(self, account: str, mapper: Mapper, clock: Clock) -> None:
+    def __init__(
+        self, account: str, mapper: Mapper, clock: Clock, *, key_rule: KeyRule, per_page: int
+    ) -> None:
         self.account = account
         self._map = mapper
         self._clock = clock
+        self._key_rule = key_rule
+        self._per_page = per_page
         self._seen = SeenKeys()
-        self._digit_hints: list[str] = []
+        self._rejected_keys: set[str] = set()
         self._keyless = 0
         self._pass = 0
         self._pass_items = 0
+        self._pass_pages = 0
+        self._pass_bound = 0
+        self._pass_first_total = 0
+        self._pages_without_progress = 0
         self._pass_totals: set[int] = set()
         self._pass_flaw: str | None = None
         self.pages_fetched = 0
@@ -127,14 +154,17 @@ class Listing:
             raise RuntimeError("the listing has not been iterated to its end")
         return self._outcome
 
-    def protects(self, external_id: str, e164: str) -> bool:
-        """Whether the listing saw this stored number, exactly or as a rejected item's digits."""
+    def protects(self, external_id: str) -> bool:
+        """Whether the listing saw the stored number with this key: as a record, or as a
+        rejected item whose key, normalised, is this key whole (see `syncer.providers.keys`).
+
+        The stored key is normalised too before it is compared with the rejected items' keys,
+        so a key stored before it had to be in normal form is still protected by its item."""
         if external_id in self._seen:
             return True
-        if not self._digit_hints:
+        if not self._rejected_keys:
             return False
-        digits = "".join(_DIGITS.findall(e164))
-        return any(digits.endswith(hint) or hint.endswith(digits) for hint in self._digit_hints)
+        return self._key_rule(external_id) in self._rejected_keys
 
     # -- for subclasses -------------------------------------------------------------------
 
@@ -146,6 +176,8 @@ class Listing:
     def _start_pass(self) -> None:
         self._pass += 1
         self._pass_items = 0
+        self._pass_pages = 0
+        self._pages_without_progress = 0
         self._pass_totals = set()
         self._pass_flaw = None
 
@@ -160,6 +192,8 @@ class Listing:
         self.items_received += len(items)
         self._pass_totals.add(total)
         self.expected_total = total
+        self._count_page(total)
+        listed_before = self._pass_items
         records: list[NumberRecord] = []
         rejections: list[Rejection] = []
         for item in items:
@@ -168,28 +202,47 @@ class Listing:
             if key is None:
                 assert isinstance(mapped, Rejection)
                 self._pass_items += 1
-                self._note_keyless(mapped)
+                self._keyless += 1
                 rejections.append(mapped)
                 continue
             last_pass = self._seen.mark(key, self._pass)
             if last_pass == self._pass:
                 continue  # the same record again in this pass (pages shifted under us)
             self._pass_items += 1
+            if isinstance(mapped, Rejection):
+                self._rejected_keys.add(key)
             if last_pass is not None:
                 continue  # already handed to the engine by an earlier pass of this run
             if isinstance(mapped, NumberRecord):
                 records.append(mapped)
             else:
                 rejections.append(mapped)
+        self._check_progress(self._pass_items - listed_before)
         return Page(records, rejections, received_at, len(items))
 
-    def _note_keyless(self, rejection: Rejection) -> None:
-        """A rejected item without a usable key: remember its digits to protect a number."""
-        digits = "".join(_DIGITS.findall(_hint_source(rejection.payload, rejection.external_id)))
-        if len(digits) >= MIN_HINT_DIGITS:
-            self._digit_hints.append(digits)
-        else:
-            self._keyless += 1
+    def _count_page(self, total: int) -> None:
+        """One more page in this pass; past the bound its first page set, the listing fails."""
+        self._pass_pages += 1
+        if self._pass_pages == 1:
+            self._pass_first_total = total
+            self._pass_bound = page_bound(total, self._per_page)
+        elif self._pass_pages > self._pass_bound:
+            raise ProviderError(
+                self.account,
+                f"the listing went on past {self._pass_bound} pages, more than its total of "
+                f"{self._pass_first_total} records needs at {self._per_page} a page (plus "
+                "slack for numbers added meanwhile): stopped; nothing released",
+            )
+
+    def _check_progress(self, new_records: int) -> None:
+        """A listing whose pages keep bringing nothing new cannot reach its end: fail it."""
+        self._pages_without_progress = 0 if new_records else self._pages_without_progress + 1
+        if self._pages_without_progress > MAX_PAGES_WITHOUT_PROGRESS:
+            raise ProviderError(
+                self.account,
+                f"{self._pages_without_progress} pages in a row listed no new record, yet the "
+                "listing did not end: stopped; nothing released",
+            )
 
     def _pass_problem(self) -> str | None:
         if self._pass_flaw is not None:
@@ -208,8 +261,8 @@ class Listing:
         blocked = self.release_blocked
         if blocked is None and self._keyless:
             blocked = (
-                f"{self._keyless} rejected record(s) had no readable number or id, so the "
-                "listing cannot show which numbers are gone"
+                f"{self._keyless} rejected record(s) had no readable number or id (none that "
+                "names a number beyond doubt), so the listing cannot show which numbers are gone"
             )
         self._outcome = ListingOutcome(
             complete=problem is None,
@@ -235,17 +288,6 @@ def release_rules(filters: dict[str, str]) -> tuple[dict[str, str], str | None]:
         else None
     )
     return scope, blocked
-
-
-def _hint_source(payload: Any, external_id: str | None) -> str:
-    if external_id:
-        return external_id
-    if isinstance(payload, dict):
-        for key in ("e164", "phone_number"):
-            value = payload.get(key)
-            if isinstance(value, str | int):
-                return str(value)
-    return ""
 
 
 def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:

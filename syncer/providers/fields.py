@@ -1,8 +1,10 @@
 """Validated field types shared by the provider payload models.
 
 Each type checks one documented promise of the providers' pages (an E.164 number, a two-letter
-country, a non-negative fee sent as a JSON number, an ISO 8601 time) and nothing more, so a
-record that breaks it is rejected with a precise reason instead of stored wrong.
+country, a non-negative fee sent as a JSON number, an ISO 8601 time) and what the database
+can store (text no longer than its column, without a NUL or a lone UTF-16 surrogate), so a
+record that breaks either is rejected with a precise reason instead of stored wrong, or
+failing its whole page in the database.
 """
 
 from __future__ import annotations
@@ -13,11 +15,35 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictStr, ValidationError
 
-from syncer.records import MONEY_SCALE
+from syncer.providers.keys import E164_PATTERN, RINGYO_ID_PATTERN
+from syncer.records import check_fee
 
-E164 = Annotated[StrictStr, Field(pattern=r"^\+[1-9][0-9]{1,14}$")]
-Key = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-Text = Annotated[StrictStr, Field(max_length=255)]
+# The lengths of the columns the text fields land in (`syncer.store.models`; a test checks).
+FRIENDLY_NAME_LENGTH = 255
+REGION_LENGTH = 100
+NUMBER_TYPE_LENGTH = 32
+ASSIGNED_TO_LENGTH = 255
+
+
+def _storable(value: str) -> str:
+    """Text every database can store: PostgreSQL refuses NUL, UTF-8 (all three) a lone
+    surrogate (`"\\ud800"` in JSON without its pair)."""
+    if "\x00" in value:
+        raise ValueError("holds a NUL character, which the database cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone UTF-16 surrogate, which the database cannot store") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+E164 = Annotated[StrictStr, Field(pattern=E164_PATTERN)]
+Key = Annotated[StrictStr, Field(pattern=RINGYO_ID_PATTERN)]
+Text = Annotated[StrictStr, Field(max_length=FRIENDLY_NAME_LENGTH), Storable]
+Region = Annotated[StrictStr, Field(max_length=REGION_LENGTH), Storable]
+NumberType = Annotated[StrictStr, Field(max_length=NUMBER_TYPE_LENGTH), Storable]
+Assignee = Annotated[StrictStr, Field(max_length=ASSIGNED_TO_LENGTH), Storable]
 
 
 def _country(value: Any) -> Any:
@@ -35,19 +61,9 @@ def _fee(value: Any) -> Any:
     return Decimal(value)
 
 
-def _exact_enough(value: Decimal) -> Decimal:
-    """Finite, below a trillion, and no finer than the columns store (so nothing is rounded)."""
-    if not value.is_finite():
-        raise ValueError("must be a finite number")
-    if abs(value) >= MAX_FEE:
-        raise ValueError(f"{value} is not a plausible fee")
-    if value != value.quantize(Decimal(1).scaleb(-MONEY_SCALE)):
-        raise ValueError(f"has more than {MONEY_SCALE} decimal places: {value}")
-    return value
-
-
-MAX_FEE = Decimal(10) ** 12
-Fee = Annotated[Decimal, BeforeValidator(_fee), AfterValidator(_exact_enough), Field(ge=0)]
+# Finite, non-negative, below `MAX_FEE` and no finer than the columns store: so every
+# database keeps it exactly (see `records.check_fee`).
+Fee = Annotated[Decimal, BeforeValidator(_fee), AfterValidator(check_fee), Field(ge=0)]
 
 
 def _timestamp(value: Any) -> datetime:

@@ -18,8 +18,18 @@ from syncer.clock import Clock
 from syncer.config import AccountConfig
 from syncer.errors import InvalidCursorError, ProviderError
 from syncer.providers.base import Listing, Page, prefetched, release_rules
-from syncer.providers.fields import E164, Country, Key, Text, Timestamp, describe
+from syncer.providers.fields import (
+    E164,
+    Assignee,
+    Country,
+    Key,
+    Region,
+    Text,
+    Timestamp,
+    describe,
+)
 from syncer.providers.http import ApiClient, ClientError
+from syncer.providers.keys import ringyo_id_key
 from syncer.records import NumberRecord, Rejection
 
 PATH = "/v1/phone-numbers"
@@ -43,10 +53,10 @@ class RingyoNumber(BaseModel):
     phone_number: E164
     friendly_name: Text | None = None
     country: Country
-    region: Text | None = None
+    region: Region | None = None
     capabilities: RingyoCapabilities
     status: Literal["active", "pending", "inactive"]
-    default_agent_id: Text | None = None
+    default_agent_id: Assignee | None = None
     created_at: Timestamp
 
 
@@ -66,9 +76,10 @@ def to_record(item: Any, schedule: FeeSchedule) -> NumberRecord | Rejection:
     try:
         number = RingyoNumber.model_validate(item)
     except ValidationError as exc:
-        key = item.get("id") if isinstance(item, dict) else None
-        key = key if isinstance(key, str) and 0 < len(key) <= 64 else None
-        return Rejection(describe(exc), item, external_id=key, seen_key=key)
+        raw = item.get("id") if isinstance(item, dict) else None
+        key = ringyo_id_key(raw)
+        shown = key if key is not None else raw if isinstance(raw, str) else None
+        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
     fee = schedule.monthly_fee(number.country)
     return NumberRecord(
         external_id=number.id,
@@ -95,7 +106,13 @@ class RingyoListing(Listing):
 
     def __init__(self, account: AccountConfig, client: ApiClient, clock: Clock) -> None:
         schedule = FeeSchedule(account.fees, account.fee_currency)
-        super().__init__(account.name, lambda item: to_record(item, schedule), clock)
+        super().__init__(
+            account.name,
+            lambda item: to_record(item, schedule),
+            clock,
+            key_rule=ringyo_id_key,
+            per_page=PAGE_LIMIT,
+        )
         self._client = client
         self._filters = account.filter_params
         self.release_scope, self.release_blocked = release_rules(self._filters)
@@ -128,9 +145,9 @@ class RingyoListing(Listing):
         try:
             return self._client.get_json(PATH, params)
         except ClientError as exc:
-            if "invalid_cursor" in exc.body:
+            if exc.code == "invalid_cursor" or "invalid_cursor" in exc.body:
                 raise InvalidCursorError(self.account, "Ringyo refused the cursor") from None
-            if "invalid_country" in exc.body:
+            if exc.code == "invalid_country" or "invalid_country" in exc.body:
                 raise ProviderError(
                     self.account, f"Ringyo refused the country filter {params.get('country')!r}"
                 ) from None

@@ -10,7 +10,7 @@ de-duplicated by `e164` and a listing whose distinct count disagrees with
 
 from __future__ import annotations
 
-import re
+import math
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,12 +23,22 @@ from syncer.clock import Clock
 from syncer.config import AccountConfig
 from syncer.errors import ProviderError
 from syncer.providers.base import Listing, Page, prefetched, release_rules
-from syncer.providers.fields import E164, Country, Currency, Fee, Text, Timestamp, describe
+from syncer.providers.fields import (
+    E164,
+    Assignee,
+    Country,
+    Currency,
+    Fee,
+    NumberType,
+    Region,
+    Timestamp,
+    describe,
+)
 from syncer.providers.http import ApiClient
+from syncer.providers.keys import e164_key
 from syncer.records import NumberRecord, Rejection
 
 PER_PAGE = 100
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 class TryVoxNumber(BaseModel):
@@ -38,15 +48,15 @@ class TryVoxNumber(BaseModel):
 
     e164: E164
     country: Country
-    type: Text
-    region: Text | None = None
+    type: NumberType
+    region: Region | None = None
     status: Literal["active", "pending", "suspended"]
     capabilities: list[StrictStr]
     monthly_fee: Fee
     setup_fee: Fee
     currency: Currency
-    trunk_id: Text | None = None
-    application_id: Text | None = None
+    trunk_id: Assignee | None = None
+    application_id: Assignee | None = None
     created_at: Timestamp
     updated_at: Timestamp | None = None
 
@@ -57,9 +67,9 @@ def to_record(item: Any) -> NumberRecord | Rejection:
         number = TryVoxNumber.model_validate(item)
     except ValidationError as exc:
         raw = item.get("e164") if isinstance(item, dict) else None
-        raw = raw if isinstance(raw, str) else None
-        key = raw if raw is not None and _is_e164(raw) else None
-        return Rejection(describe(exc), item, external_id=raw, seen_key=key)
+        key = e164_key(raw)
+        shown = key if key is not None else raw if isinstance(raw, str) else None
+        return Rejection(describe(exc), item, external_id=shown, seen_key=key)
     capabilities = set(number.capabilities)
     return NumberRecord(
         external_id=number.e164,
@@ -80,15 +90,11 @@ def to_record(item: Any) -> NumberRecord | Rejection:
     )
 
 
-def _is_e164(value: str) -> bool:
-    return E164_PATTERN.match(value) is not None
-
-
 class TryVoxListing(Listing):
     """A page-number listing, fetched `concurrency` pages at a time after the first."""
 
     def __init__(self, account: AccountConfig, client: ApiClient, clock: Clock) -> None:
-        super().__init__(account.name, to_record, clock)
+        super().__init__(account.name, to_record, clock, key_rule=e164_key, per_page=PER_PAGE)
         assert account.account_id is not None
         self._client = client
         self._path = f"/v1/account/{quote(account.account_id, safe='')}/numbers"
@@ -149,6 +155,7 @@ class TryVoxListing(Listing):
                     self.account, f"TryVox page {page}: pagination.{name}={value!r}, not a count"
                 )
             fields[name] = value
+        self._check_page_count(page, fields["total"], fields["per_page"], fields["total_pages"])
         items: list[Any] = body["data"]
         if len(items) > PER_PAGE:
             raise ProviderError(
@@ -164,3 +171,20 @@ class TryVoxListing(Listing):
                 f"TryVox page {page} says count={fields['count']} but holds {len(items)} items"
             )
         return items, fields["total"], fields["total_pages"]
+
+    def _check_page_count(self, page: int, total: int, per_page: int, total_pages: int) -> None:
+        """`total_pages` must be what `total` and `per_page` make: the listing's plan comes
+        from it, so a count that does not add up (an endless one) fails the listing."""
+        if not 1 <= per_page <= PER_PAGE:
+            raise ProviderError(
+                self.account,
+                f"TryVox page {page}: pagination.per_page={per_page}, asked for {PER_PAGE}",
+            )
+        needed = math.ceil(total / per_page)
+        if total_pages != needed and not (total == 0 and total_pages == 1):
+            raise ProviderError(
+                self.account,
+                f"TryVox page {page}: pagination.total_pages={total_pages}, but total={total} "
+                f"at per_page={per_page} makes {needed} pages: the listing cannot be bounded, "
+                "stopped; nothing released",
+            )

@@ -9,7 +9,7 @@
   max(valid_from, start of M) to min(valid_to, end of M, now). An open version is held
   until now, so the current month is accrued up to now (`complete: false`).
 - `length(M)`: the month's length in the report's time zone (UTC unless `--timezone`),
-  also in microseconds. This is PRODUCT.md's "fee x days held / days in month" with days
+  also in microseconds. This is the usual "fee x days held / days in month" with days
   measured exactly: a number held all month accrues exactly its fee, in a 28-day month, a
   31-day month or a month with a DST change alike.
 - Billable statuses: active and suspended unless `--billable` says otherwise; released is
@@ -65,16 +65,17 @@ from syncer.reports.costs import parse_statuses
 from syncer.reports.money import money_string
 from syncer.reports.periods import (
     Month,
-    iso,
     local_text,
     months,
     parse_instant,
     parse_month,
     parse_zone,
+    refuse_future,
     zone_name,
 )
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import reading
+from syncer.timestamps import iso_z
 
 DEFAULT_BILLABLE = ("active", "suspended")
 DEFAULT_MONTHS = 12
@@ -133,7 +134,7 @@ class AccrualReport:
             "to": str(self.last),
             "timezone": zone_name(self.request.zone),
             "billable": list(self.request.billable),
-            "accrued_until": iso(self.now),
+            "accrued_until": iso_z(self.now),
             "months": [
                 {
                     "month": str(row.month),
@@ -262,7 +263,9 @@ def accrual_report(
     """The accrual of `request`'s months, accrued up to `request.as_of`, else `now` (default:
     the system clock). History is only ever appended to, so a past `as_of` gives the report
     exactly as it stood at that instant."""
-    now = request.as_of or now or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    refuse_future(request.as_of, now, "--as-of", request.zone)
+    now = request.as_of or now
     with reading(engine) as connection:
         first, last = resolve_months(connection, request, now)
         window = [first.previous(), *months(first, last)]  # one month before, for the delta

@@ -13,7 +13,8 @@ read once however many months it spans:
   billable status (and unpriced), as a bit mask OR-ed over its versions, then how many
   numbers have each mask; and from the same pass, the numbers per rate (provider,
   currency, fee) just before the window;
-- `setups`: setup fees per month of `provider_created_at`, once per number and rental.
+- `setups`: setup fees per month of `provider_created_at`, once per number and rental, in
+  the months syncer mirrored the number's account (see `setups`).
 
 The time held per month and rate is not summed version by version: a number's versions
 follow one another without gaps, so the numbers at a rate change only at the starts in
@@ -54,6 +55,7 @@ from syncer.reports.sql import (
     bit_or,
     micros_sum,
     money_sum,
+    period_end,
     period_index,
     period_start,
     read_int,
@@ -374,7 +376,11 @@ def setups(connection: Connection, periods: list[Period], now: datetime) -> list
     `now` (so a past `now` reproduces a past report).
 
     A provider either quotes setup fees for every version of a number (TryVox) or for none
-    (Ringyo), so the versions without one are left out before they are numbered."""
+    (Ringyo), so the versions without one are left out before they are numbered.
+
+    Only months that end after the account's first sighting count: like the monthly fees,
+    what came before the mirror is not reconstructed, so the month before an account's
+    first sync accrues nothing and its first month's change invents no setup-fee drop."""
     v = versions.c
     start, end = periods[0].start, periods[-1].end
     rentals = (
@@ -395,6 +401,15 @@ def setups(connection: Connection, periods: list[Period], now: datetime) -> list
         )
         .subquery("rentals")
     )
+    mirrored = (
+        select(
+            numbers.c.provider,
+            numbers.c.account,
+            func.min(numbers.c.first_seen_at).label("since"),
+        )
+        .group_by(numbers.c.provider, numbers.c.account)
+        .subquery("mirrored")
+    )
     r = rentals.c
     first_sightings = (
         select(
@@ -403,8 +418,16 @@ def setups(connection: Connection, periods: list[Period], now: datetime) -> list
             r.currency,
             r.setup_fee,
         )
-        .select_from(rentals.join(numbers, numbers.c.id == r.number_id))
-        .where(r.sighting == 1)
+        .select_from(
+            rentals.join(numbers, numbers.c.id == r.number_id).join(
+                mirrored,
+                and_(
+                    mirrored.c.provider == numbers.c.provider,
+                    mirrored.c.account == numbers.c.account,
+                ),
+            )
+        )
+        .where(r.sighting == 1, period_end(r.provider_created_at, periods) > mirrored.c.since)
         .subquery("first_sightings")
     )
     f = first_sightings.c

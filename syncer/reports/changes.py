@@ -19,19 +19,20 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Table, func, or_, select
 
 from syncer.errors import UsageError
-from syncer.reports.costs import STATUSES, split_list
+from syncer.provider_facts import MIRROR_STATUSES, PROVIDERS
+from syncer.reports.costs import split_list
 from syncer.reports.periods import (
     Period,
     days,
-    iso,
     local_text,
     parse_instant,
     parse_zone,
     zone_name,
 )
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import periods_table, reading
+from syncer.reports.sql import periods_table, reading, to_the_second
 from syncer.store.models import PhoneNumber, StatusChange
+from syncer.timestamps import iso_z
 
 numbers = cast(Table, PhoneNumber.__table__)
 status_changes = cast(Table, StatusChange.__table__)
@@ -78,9 +79,11 @@ class ChangesRequest:
         if limit is not None and limit < 1:
             raise UsageError("--limit: give a positive number of changes")
         providers = tuple(split_list(provider))
-        unknown = [p for p in providers if p not in ("ringyo", "tryvox")]
+        unknown = [p for p in providers if p not in PROVIDERS]
         if unknown:
-            raise UsageError(f"--provider: unknown provider {unknown[0]!r} (ringyo, tryvox)")
+            raise UsageError(
+                f"--provider: unknown provider {unknown[0]!r} ({', '.join(PROVIDERS)})"
+            )
         return cls(
             since=start,
             until=end,
@@ -97,7 +100,7 @@ class ChangesRequest:
         until = self.until or now
         since = self.since or until - timedelta(days=DEFAULT_DAYS)
         if since >= until:
-            raise UsageError(f"--since {iso(since)} is not before --until {iso(until)}")
+            raise UsageError(f"--since {iso_z(since)} is not before --until {iso_z(until)}")
         return since, until
 
 
@@ -105,7 +108,7 @@ def _statuses(
     values: Sequence[str] | str | None, option: str, *, allow_new: bool
 ) -> tuple[str, ...]:
     statuses = tuple(dict.fromkeys(split_list(values)))
-    known = (NEW, *STATUSES) if allow_new else STATUSES
+    known = (NEW, *MIRROR_STATUSES) if allow_new else MIRROR_STATUSES
     unknown = [status for status in statuses if status not in known]
     if unknown:
         raise UsageError(f"{option}: unknown status {unknown[0]!r} (known: {', '.join(known)})")
@@ -137,15 +140,18 @@ class ChangesReport:
     changes: list[ChangeRow]
     summary: list[SummaryRow]
     per_day: dict[str, dict[str, int]] | None = None  # day -> transition label -> count
+    summary_only: bool = False  # `--summary`: no list of changes in any format
 
     @property
     def total(self) -> int:
         return sum(line.count for line in self.summary)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "since": iso(self.since),
-            "until": iso(self.until),
+        """The documented shape; with `--summary` the `changes` key is left out (an empty
+        list would say there were none)."""
+        document = {
+            "since": iso_z(self.since),
+            "until": iso_z(self.until),
             "changes": [
                 {
                     "provider": change.provider,
@@ -153,7 +159,7 @@ class ChangesReport:
                     "e164": change.e164,
                     "from_status": change.from_status,
                     "to_status": change.to_status,
-                    "changed_at": iso(change.changed_at),
+                    "changed_at": iso_z(change.changed_at),
                 }
                 for change in self.changes
             ],
@@ -162,11 +168,19 @@ class ChangesReport:
                 for line in self.summary
             ],
         }
+        if self.summary_only:
+            del document["changes"]
+        return document
 
     def csv_rows(self) -> tuple[list[str], list[list[Any]]]:
+        """One row per change; with `--summary`, one row per from->to pair."""
+        if self.summary_only:
+            return ["from_status", "to_status", "count"], [
+                [line.from_status, line.to_status, line.count] for line in self.summary
+            ]
         header = ["provider", "account", "e164", "from_status", "to_status", "changed_at"]
         rows = [
-            [c.provider, c.account, c.e164, c.from_status, c.to_status, iso(c.changed_at)]
+            [c.provider, c.account, c.e164, c.from_status, c.to_status, iso_z(c.changed_at)]
             for c in self.changes
         ]
         return header, rows
@@ -223,14 +237,15 @@ def changes_report(
     per_day: bool = False,
     listing: bool = True,
 ) -> ChangesReport:
-    """The changes of `request` (the list only when `listing`; per-day counts for a chart)."""
+    """The changes of `request` (the list only when `listing`, else the summary alone;
+    per-day counts for a chart)."""
     since, until = request.period(now or datetime.now(UTC))
     source, where = _filtered(request, since, until)
     with reading(engine) as connection:
         summary = _summary(connection, source, where)
         changes = _listing(connection, source, where, request.limit) if listing else []
         by_day = _per_day(connection, request, source, where, since, until) if per_day else None
-    return ChangesReport(request, since, until, changes, summary, by_day)
+    return ChangesReport(request, since, until, changes, summary, by_day, summary_only=not listing)
 
 
 def _filtered(
@@ -286,7 +301,7 @@ def _listing(
         select(c.provider, c.account, c.e164, c.from_status, c.to_status, c.changed_at)
         .select_from(source)
         .where(*where)
-        .order_by(c.changed_at, c.provider, c.account, c.e164, c.id)
+        .order_by(to_the_second(c.changed_at), c.provider, c.account, c.e164, c.id)
         .limit(limit)
     )
     return [ChangeRow(*row) for row in connection.execute(query)]

@@ -7,6 +7,9 @@
 
 The file type follows the name: `.png` or `.svg`. Bar heights are drawn from the exact
 figures; the labels on the total line follow the table rounding rule (two decimals).
+
+matplotlib is an extra (`pip install 'syncer[charts]'`): the core install, what a daemon
+needs, leaves it out. `check_chart_path` says so before any work is done.
 """
 
 from __future__ import annotations
@@ -33,14 +36,36 @@ TRANSITION_COLOURS = {
 }
 
 
+CHARTS_MISSING = (
+    "--chart needs matplotlib, which the core install leaves out: pip install 'syncer[charts]'"
+)
+
+
 def check_chart_path(path: str | None) -> None:
-    """Refuse a chart file name we cannot draw, before any work is done."""
-    if path is not None and Path(path).suffix.lower() not in CHART_TYPES:
+    """Refuse a chart we cannot draw (a file type other than .png/.svg, or no matplotlib
+    installed), before any work is done."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in CHART_TYPES:
         raise UsageError(f"--chart: {path!r} must end in .png or .svg")
+    if not charts_installed():
+        raise UsageError(CHARTS_MISSING)
+
+
+def charts_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(CHARTS_MISSING) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -48,16 +73,18 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(figure: Any, path: str) -> None:
+def _save(figure: Any, path: str) -> Path:
     check_chart_path(path)
     try:
         figure.savefig(path, dpi=150, bbox_inches="tight")
     except OSError as exc:
         raise UsageError(f"--chart: cannot write {path!r}: {exc.strerror}") from None
+    return Path(path).resolve()
 
 
-def accrual_chart(report: AccrualReport, path: str) -> None:
-    """Stacked bars of the accrual per provider and month, the total as a line."""
+def accrual_chart(report: AccrualReport, path: str) -> Path:
+    """Stacked bars of the accrual per provider and month, the total as a line; returns
+    where the file was written."""
     plt = _pyplot()
     currencies = [c for c in report.currencies if c is not None]
     months = list(dict.fromkeys(str(row.month) for row in report.rows)) or [str(report.first)]
@@ -75,8 +102,9 @@ def accrual_chart(report: AccrualReport, path: str) -> None:
     for axis, currency in zip(axes[:, 0], currencies, strict=False):
         _accrual_panel(axis, report, currency, months, colours)
     figure.tight_layout()
-    _save(figure, path)
+    written = _save(figure, path)
     plt.close(figure)
+    return written
 
 
 def _accrual_panel(
@@ -132,8 +160,9 @@ def _accrual_panel(
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def changes_chart(report: ChangesReport, path: str) -> None:
-    """Stacked bars: status changes per day, by transition."""
+def changes_chart(report: ChangesReport, path: str) -> Path:
+    """Stacked bars: status changes per day, by transition; returns where the file was
+    written."""
     plt = _pyplot()
     per_day = report.per_day or {}
     day_labels = list(per_day)
@@ -173,5 +202,6 @@ def changes_chart(report: ChangesReport, path: str) -> None:
     else:
         axis.text(0.5, 0.5, "no status changes", ha="center", transform=axis.transAxes)
     figure.tight_layout()
-    _save(figure, path)
+    written = _save(figure, path)
     plt.close(figure)
+    return written

@@ -24,19 +24,26 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Engine, FromClause, Table, and_, func, or_, select
 
 from syncer.errors import UsageError
+from syncer.provider_facts import MIRROR_STATUSES
 from syncer.records import RELEASED
 from syncer.reports.money import money_string
-from syncer.reports.periods import iso, local_text, parse_instant, parse_zone, zone_name
+from syncer.reports.periods import (
+    local_text,
+    parse_instant,
+    parse_zone,
+    refuse_future,
+    zone_name,
+)
 from syncer.reports.render import Column, TableView
 from syncer.reports.sql import money_sum, read_money, reading
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
+from syncer.timestamps import iso_z
 
 numbers = cast(Table, PhoneNumber.__table__)
 versions = cast(Table, PhoneNumberVersion.__table__)
 
 GROUP_KEYS = ("provider", "account", "country", "type", "status")
 DEFAULT_GROUP_BY = ("provider", "account")
-STATUSES = ("active", "pending", "inactive", "suspended", RELEASED)
 FIGURES = ("currency", "numbers", "monthly_fee_total", "unpriced_numbers")
 
 
@@ -50,11 +57,11 @@ def split_list(values: str | Sequence[str] | None) -> list[str]:
 
 def parse_statuses(values: str | Sequence[str] | None, option: str) -> tuple[str, ...]:
     statuses = tuple(dict.fromkeys(split_list(values)))
-    unknown = [status for status in statuses if status not in STATUSES]
+    unknown = [status for status in statuses if status not in MIRROR_STATUSES]
     if unknown:
         raise UsageError(
             f"{option}: unknown status {', '.join(map(repr, unknown))} "
-            f"(known: {', '.join(STATUSES)})"
+            f"(known: {', '.join(MIRROR_STATUSES)})"
         )
     return statuses
 
@@ -113,7 +120,7 @@ class CostsReport:
     def to_json(self) -> dict[str, Any]:
         group_by = list(self.request.group_by)
         return {
-            "as_of": iso(self.as_of),
+            "as_of": iso_z(self.as_of),
             "group_by": group_by,
             "rows": [
                 dict(zip(group_by, row.keys, strict=True)) | _money_fields(row) for row in self.rows
@@ -188,7 +195,9 @@ def costs_report(
     engine: Engine, request: CostsRequest, *, now: datetime | None = None
 ) -> CostsReport:
     """The run-rate of `request`; `now` (default: the system clock) is the as-of when none given."""
-    as_of = request.as_of or now or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    refuse_future(request.as_of, now, "--as-of", request.zone)
+    as_of = request.as_of or now
     source: FromClause
     if request.as_of is None:
         source = numbers

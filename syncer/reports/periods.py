@@ -132,6 +132,16 @@ def parse_instant(text: str, zone: tzinfo, option: str, *, end_of_day: bool = Fa
     return moment.astimezone(UTC)
 
 
+def refuse_future(instant: datetime | None, now: datetime, option: str, zone: tzinfo) -> None:
+    """`--as-of` answers from history, and the future has none: refuse it (exit 2) rather
+    than print today's figures under a future date."""
+    if instant is not None and instant > now:
+        raise UsageError(
+            f"{option}: {local_text(instant, zone)} {zone_name(zone)} is in the future "
+            f"(now is {local_text(now, zone)}); history only reaches now"
+        )
+
+
 def months(first: Month, last: Month) -> list[Month]:
     """Every month from `first` to `last`, both included."""
     found: list[Month] = []
@@ -154,11 +164,6 @@ def days(start: datetime, end: datetime, zone: tzinfo) -> list[Period]:
             return found
         found.append(Period(local.isoformat(), day_start, day_end))
         local = following
-
-
-def iso(instant: datetime) -> str:
-    """An aware datetime as ISO 8601 in UTC with a `Z` (microseconds only when there are any)."""
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def local_text(instant: datetime, zone: tzinfo) -> str:

@@ -1,8 +1,11 @@
 """`syncer report runs`: the last N sync runs, newest first, with their counts and errors.
 
+Runs that started in the same second (the accounts of one `syncer sync`) are listed by id,
+newest first, so the order is the same on every database and every time.
+
 A run still going (or left by a process that died, until the account's next run closes it)
 has no `finished_at` and no duration. "succeeded" with `listing_complete` false means the
-run stored what it saw but could not prove anything released (see PRODUCT.md).
+run stored what it saw but could not prove anything released (see docs/design.md).
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, select
 
 from syncer.errors import UsageError
+from syncer.outcomes import status_label
 from syncer.reports.costs import split_list
-from syncer.reports.periods import iso, local_text, parse_zone, zone_name
+from syncer.reports.periods import local_text, parse_zone, zone_name
 from syncer.reports.render import Column, TableView
-from syncer.reports.sql import reading
+from syncer.reports.sql import reading, to_the_second
+from syncer.secrets import scrub
 from syncer.store.models import SyncRun
+from syncer.timestamps import iso_z
 
 sync_runs = cast(Table, SyncRun.__table__)
 
@@ -79,8 +85,8 @@ class RunsReport:
             "id": run.id,
             "provider": run.provider,
             "account": run.account,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at) if run.finished_at else None,
+            "started_at": iso_z(run.started_at),
+            "finished_at": iso_z(run.finished_at) if run.finished_at else None,
             "duration_seconds": run.duration_seconds,
             "status": run.status,
             "listing_complete": run.listing_complete,
@@ -114,8 +120,8 @@ class RunsReport:
                     Column("started"),
                     Column("took", "count"),
                     *(Column(name, "count") for name in COUNTS if name != "unchanged"),
-                    Column("status"),
-                    Column("error"),
+                    Column("status", wrap=True),
+                    Column("error", wrap=True),
                 ],
                 rows=[
                     [
@@ -124,9 +130,7 @@ class RunsReport:
                         local_text(run.started_at, zone),
                         None if run.duration_seconds is None else f"{run.duration_seconds:.1f}s",
                         *(run.counts[name] for name in COUNTS if name != "unchanged"),
-                        run.status
-                        if run.listing_complete or run.status != "succeeded"
-                        else "succeeded (incomplete)",
+                        status_label(run.status, run.listing_complete),
                         run.error or "",
                     ]
                     for run in self.runs
@@ -139,7 +143,11 @@ class RunsReport:
 def runs_report(engine: Engine, request: RunsRequest) -> RunsReport:
     """The last `request.limit` runs (of the named accounts), newest first."""
     c = sync_runs.c
-    query = select(sync_runs).order_by(c.started_at.desc(), c.id.desc()).limit(request.limit)
+    query = (
+        select(sync_runs)
+        .order_by(to_the_second(c.started_at).desc(), c.id.desc())
+        .limit(request.limit)
+    )
     if request.accounts:
         query = query.where(c.account.in_(request.accounts))
     with reading(engine) as connection:
@@ -154,7 +162,7 @@ def runs_report(engine: Engine, request: RunsRequest) -> RunsReport:
             status=row.status,
             listing_complete=bool(row.listing_complete),
             counts={name: int(getattr(row, name)) for name in COUNTS},
-            error=row.error,
+            error=scrub(row.error) if row.error else None,
         )
         for row in rows
     ]

@@ -1,21 +1,26 @@
 """The few SQL pieces that differ between SQLite, PostgreSQL and MariaDB, behind one name each.
 
 - `money_sum(column)`: an exact sum of a money column. PostgreSQL and MariaDB add `NUMERIC`
-  values exactly; SQLite keeps them as floating point, so there each value is first turned
-  into integer micro-units (`CAST(ROUND(x * 1000000) AS INTEGER)`, exact for amounts below
-  10^9 with six decimals) and the integers are added. `read_money` turns the result back
-  into a `Decimal` with no float in between.
+  values exactly; SQLite keeps them as floating point (exact for every accepted amount:
+  below 10^9 with six decimals, 15 digits), so there the whole units and the micro-units
+  of the fraction are added as two separate integer sums, returned as the text
+  `"whole:micros"`. Neither can overflow SQLite's 64-bit integers (the whole units of
+  9 billion numbers at the largest accepted fee still fit), which one sum of micro-units
+  would past 9,223 such numbers. `read_money` turns the result back into a `Decimal` with
+  no float in between.
 - `micros_sum(start, end)`: the sum of `end - start` over the rows, in exact integer
   microseconds, so durations are exact on every dialect.
 - `periods_table(periods)`: a derived table of calendar periods (index and bounds) built
   from bound parameters, to GROUP BY month or day in the database without any dialect's
   date functions.
-- `period_start(column, periods)` / `period_index(column, periods)`: which of a list of
+- `period_start(column, periods)`, `period_end` and `period_index`: which of a list of
   contiguous periods a timestamp falls in, as a `CASE` over the bound boundaries: one pass
   over the rows puts each in its period, where a join with `periods_table` would compare
   every row with every period.
 - `bit_or(value)`: the bitwise OR of the rows, an aggregate PostgreSQL and MariaDB have
   built in; `reading` defines it on SQLite connections (a small Python aggregate).
+- `to_the_second(column)`: a timestamp cut to the whole second, to order rows the way a
+  table shows them (to the second), with ties broken by the next sort keys.
 - `reading(engine)`: a read-only connection (on SQLite a deferred transaction, which takes
   no write lock, so reports never wait for, or block, a running sync).
 - `room_to_aggregate(connection)`: on PostgreSQL, settings for this transaction that suit
@@ -119,7 +124,9 @@ def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"SUM(CAST(ROUND({column} * {MICRO_UNITS}) AS INTEGER))"
+    whole = f"CAST({column} AS INTEGER)"
+    micros = f"CAST(ROUND(({column} - {whole}) * {MICRO_UNITS}) AS INTEGER)"
+    return f"(SUM({whole}) || ':' || SUM({micros}))"
 
 
 def read_money(value: Any, dialect: str) -> Decimal | None:
@@ -127,7 +134,8 @@ def read_money(value: Any, dialect: str) -> Decimal | None:
     if value is None:
         return None
     if dialect == "sqlite":
-        return Decimal(int(value)).scaleb(-6)
+        whole, _, micros = str(value).partition(":")
+        return Decimal(int(whole)) + Decimal(int(micros)).scaleb(-6)
     if isinstance(value, float):  # pragma: no cover - no supported driver does this
         raise TypeError("the database returned a float for a money sum")
     return Decimal(value)
@@ -199,6 +207,16 @@ def period_start(column: ColumnElement[Any], periods: Sequence[Period]) -> Colum
     return type_coerce(case((column >= periods[-1].end, None), *whens, else_=None), UTCDateTime())
 
 
+def period_end(column: ColumnElement[Any], periods: Sequence[Period]) -> ColumnElement[Any]:
+    """The end of the period `column` falls in (`start <= column < end`), NULL when it is in
+    none (see `period_start`)."""
+    whens = [
+        (column >= period.start, _instant(literal(period.end, UTCDateTime())))
+        for period in reversed(periods)
+    ]
+    return type_coerce(case((column >= periods[-1].end, None), *whens, else_=None), UTCDateTime())
+
+
 def period_index(
     column: ColumnElement[Any], periods: Sequence[Period], *, last_covered: bool = False
 ) -> ColumnElement[int]:
@@ -238,6 +256,33 @@ def _instant_postgresql(element: _instant, compiler: SQLCompiler, **kw: Any) -> 
 @compiles(_instant, "mariadb")
 def _instant_mysql(element: _instant, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS DATETIME(6))"
+
+
+class to_the_second(FunctionElement[Any]):
+    """A timestamp truncated to the second, as something that sorts like it: the times a
+    report shows are to the second, so rows that look simultaneous are ordered by the
+    report's next keys (account, number, id), not by invisible microseconds."""
+
+    type = NullType()
+    name = "to_the_second"
+    inherit_cache = True
+
+
+@compiles(to_the_second, "postgresql")
+def _to_the_second_postgresql(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('second', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(to_the_second, "mysql")
+@compiles(to_the_second, "mariadb")
+def _to_the_second_mysql(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"({column} - INTERVAL MICROSECOND({column}) MICROSECOND)"
+
+
+@compiles(to_the_second, "sqlite")
+def _to_the_second_sqlite(element: to_the_second, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 19)"
 
 
 def periods_table(periods: Sequence[Period], name: str = "periods") -> Subquery:

@@ -3,8 +3,9 @@
 Tests, the demo, benchmarks and `syncer simulate` run the real sync client against it. The
 data is generated from a seed (`World.generate`), served at the providers' real paths with
 their documented fields, paging and errors, and can be changed (`World.churn`, `set_status`,
-...) and spoiled (`Faults`) while a client lists. Standard library only; nothing else in
-`syncer` imports it except the CLI and the demo.
+...) and spoiled (`Faults`) while a client lists. Standard library only, plus two leaf
+modules of syncer (`provider_facts`: the statuses each provider documents; `timestamps`);
+nothing else in `syncer` imports it except the CLI and the demo.
 
     world = World.generate(numbers=1000, seed=7, accounts_per_provider=2)
     with SimulatorServer(world, faults=parse_faults("tryvox:drift_after_page=2")) as server:

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syncer.simulator.model import RINGYO, STATUSES, TRYVOX, SimAccount
+from syncer.provider_facts import FACTS, RINGYO, TRYVOX
+from syncer.simulator.model import SimAccount
 from syncer.simulator.world import SortKey, World
 
 DEFAULT_PAGE_SIZE = 20
@@ -144,7 +145,7 @@ def _ringyo_params(query: Mapping[str, str]) -> tuple[int, str | None, str | Non
     if limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
         return ringyo_error(400, "invalid_limit", "limit must be an integer from 1 to 100")
     status = query.get("status")
-    if status is not None and status not in STATUSES[RINGYO]:
+    if status is not None and status not in FACTS[RINGYO].statuses:
         return ringyo_error(400, "invalid_status", "status must be active, pending or inactive")
     country = query.get("country")
     if country is not None and not _COUNTRY.match(country):
@@ -206,7 +207,7 @@ def tryvox_list(world: World, account: SimAccount, query: Mapping[str, str]) -> 
     if per_page is None or not 1 <= per_page <= MAX_PAGE_SIZE:
         return _invalid_parameter("per_page must be an integer from 1 to 100")
     status = query.get("status")
-    if status is not None and status not in STATUSES[TRYVOX]:
+    if status is not None and status not in FACTS[TRYVOX].statuses:
         return _invalid_parameter("status must be active, pending or suspended")
     country = query.get("country")
     if country is not None and not _COUNTRY.match(country):

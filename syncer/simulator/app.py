@@ -17,11 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from syncer.provider_facts import PROVIDERS, RINGYO, TRYVOX
 from syncer.simulator import apis
 from syncer.simulator.apis import Reply
 from syncer.simulator.faults import parse_faults, spec_of
 from syncer.simulator.injector import EARLY_RETRY, FaultRuntime
-from syncer.simulator.model import PROVIDERS, RINGYO, RINGYO_PATH, TRYVOX, SimAccount
+from syncer.simulator.model import RINGYO_PATH, SimAccount
 from syncer.simulator.stats import Stats
 from syncer.simulator.world import World
 
@@ -72,6 +73,8 @@ class SimulatorApp:
         self._runtimes: dict[str, FaultRuntime] = {}
         self._runtimes_version = -1
         self._account_requests: Counter[str] = Counter()
+        # set by POST /_sim/stop; `syncer simulate` waits on it (as on Ctrl-C)
+        self.stop_requested = threading.Event()
 
     def handle(self, request: Request) -> Outcome:
         if request.path == RINGYO_PATH:
@@ -226,6 +229,7 @@ class SimulatorApp:
             ("POST", "/_sim/churn"): lambda: self._churn(request),
             ("POST", "/_sim/faults"): lambda: self._set_faults(request),
             ("POST", "/_sim/reset-stats"): self._reset_stats,
+            ("POST", "/_sim/stop"): self._stop,
         }
         route = routes.get((request.method, request.path))
         if route is None:
@@ -240,6 +244,10 @@ class SimulatorApp:
             return json_outcome(200, route())
         except ValueError as exc:
             return json_outcome(400, _bad("bad_request", str(exc)))
+
+    def _stop(self) -> dict[str, Any]:
+        self.stop_requested.set()
+        return {"stopping": True}
 
     def _accounts(self) -> list[dict[str, Any]]:
         return [
@@ -264,7 +272,10 @@ class SimulatorApp:
             raise ValueError("fraction must be a number between 0 and 1")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError("seed must be an integer")
-        return self.world.churn(fraction=float(fraction), seed=seed)
+        summary = self.world.churn(fraction=float(fraction), seed=seed)
+        if body.get("details", True) is False:  # the counts alone, for people
+            summary = {key: value for key, value in summary.items() if key != "details"}
+        return summary
 
     def _set_faults(self, request: Request) -> dict[str, Any]:
         spec = _json_object(request.body).get("spec", "")

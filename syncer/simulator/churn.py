@@ -4,19 +4,21 @@
 ones for the same world and seed. Each is released (25%), has its TryVox monthly fee changed
 (20% of the TryVox ones), or else changes status. Then a quarter as many new numbers are
 bought, spread over random accounts. The caller holds the world's lock.
+
+It changes the world only through the five methods of `ChurnableWorld`, which `World` has; so
+this module does not import the world (the world imports it, for `World.churn`).
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from syncer.simulator.model import STATUSES, TRYVOX, SimNumber
-
-if TYPE_CHECKING:
-    from syncer.simulator.world import World
+from syncer.provider_facts import FACTS, TRYVOX
+from syncer.simulator.model import SimAccount, SimNumber
 
 RELEASE_SHARE = 0.25
 FEE_SHARE = 0.20
@@ -25,7 +27,18 @@ _FEE_STEPS = tuple(Decimal(step) for step in ("0.10", "0.25", "0.50", "-0.05", "
 _CENT = Decimal("0.01")
 
 
-def churn(world: World, fraction: float, seed: int) -> dict[str, Any]:
+class ChurnableWorld(Protocol):
+    """What churn needs of a world (see `World` for what each method does)."""
+
+    @property
+    def accounts(self) -> list[SimAccount]: ...
+    def numbers_of(self, account_name: str) -> list[SimNumber]: ...
+    def remove_many(self, account_name: str, keys: Iterable[str]) -> None: ...
+    def touch(self, number: SimNumber) -> None: ...
+    def add_numbers(self, account_name: str, n: int) -> list[str]: ...
+
+
+def churn(world: ChurnableWorld, fraction: float, seed: int) -> dict[str, Any]:
     """Change the world; returns counts (`status_changes`, `releases`, `fee_changes`,
     `new_numbers`) and `details`: one `{change, provider, account, key, from, to}` per change.
     """
@@ -62,14 +75,14 @@ def churn(world: World, fraction: float, seed: int) -> dict[str, Any]:
     return summary
 
 
-def _change_status(world: World, number: SimNumber, rng: random.Random) -> dict[str, Any]:
+def _change_status(world: ChurnableWorld, number: SimNumber, rng: random.Random) -> dict[str, Any]:
     before = number.status
-    number.status = rng.choice([s for s in STATUSES[number.provider] if s != before])
+    number.status = rng.choice([s for s in FACTS[number.provider].statuses if s != before])
     world.touch(number)
     return _detail("status", number, before, number.status)
 
 
-def _change_fee(world: World, number: SimNumber, rng: random.Random) -> dict[str, Any]:
+def _change_fee(world: ChurnableWorld, number: SimNumber, rng: random.Random) -> dict[str, Any]:
     before = number.monthly_fee
     step = rng.choice(_FEE_STEPS)
     if before + step < 0:
@@ -79,7 +92,7 @@ def _change_fee(world: World, number: SimNumber, rng: random.Random) -> dict[str
     return _detail("fee", number, str(before), str(number.monthly_fee))
 
 
-def _buy_numbers(world: World, count: int, rng: random.Random) -> list[dict[str, Any]]:
+def _buy_numbers(world: ChurnableWorld, count: int, rng: random.Random) -> list[dict[str, Any]]:
     wanted: dict[str, int] = defaultdict(int)
     accounts = world.accounts
     for _ in range(count):

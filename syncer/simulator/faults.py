@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from syncer.simulator.model import PROVIDERS
+from syncer.provider_facts import PROVIDERS
 
 _RATE, _COUNT, _FLAG = "rate", "count", "flag"
 # key -> (kind, smallest allowed count, may be unset)

@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from syncer.provider_facts import FACTS, RINGYO, TRYVOX
 from syncer.simulator.countries import draw_number
 
-RINGYO = "ringyo"
-TRYVOX = "tryvox"
-PROVIDERS = (RINGYO, TRYVOX)
-STATUSES = {
-    RINGYO: ("active", "pending", "inactive"),
-    TRYVOX: ("active", "pending", "suspended"),
-}
-# Cumulative percentages of the statuses above: about 85/8/7 (Ringyo), 85/7/8 (TryVox).
+# Cumulative percentages of each provider's statuses (in `provider_facts` order): about
+# 85/8/7 (Ringyo), 85/7/8 (TryVox).
 _STATUS_CUMULATIVE = {RINGYO: (85, 93, 100), TRYVOX: (85, 92, 100)}
 RINGYO_PATH = "/v1/phone-numbers"
 TRYVOX_PATH = "/v1/account/{account_id}/numbers"
@@ -164,7 +159,7 @@ class NumberFactory:
 
     def status(self, provider: str) -> str:
         cumulative = _STATUS_CUMULATIVE[provider]
-        return STATUSES[provider][bisect.bisect_right(cumulative, self.rng.random() * 100)]
+        return FACTS[provider].statuses[bisect.bisect_right(cumulative, self.rng.random() * 100)]
 
     def _ringyo_id(self) -> str:
         key = f"pn_{self.rng.getrandbits(48):012x}"

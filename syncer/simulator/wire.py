@@ -9,13 +9,14 @@ the cent.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from syncer.provider_facts import RINGYO, TRYVOX
 from syncer.simulator.countries import human_format
-from syncer.simulator.model import RINGYO, TRYVOX, SimNumber
+from syncer.simulator.model import SimNumber
+from syncer.timestamps import iso_z_seconds
 
 Money = Callable[[Decimal], float | str]
 
@@ -30,11 +31,6 @@ MALFORMATIONS = {
     RINGYO: (BAD_E164, UNKNOWN_STATUS, MISSING_FIELD, BAD_TIMESTAMP),
     TRYVOX: (BAD_E164, UNKNOWN_STATUS, FEE_STRING, NEGATIVE_FEE, MISSING_FIELD, BAD_TIMESTAMP),
 }
-
-
-def timestamp(epoch_seconds: int) -> str:
-    """ISO 8601 in UTC with a `Z`, to the second, as both providers' pages show."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
 def wire_money(amount: Decimal) -> float:
@@ -56,7 +52,7 @@ def ringyo_item(number: SimNumber) -> dict[str, Any]:
         "capabilities": {"voice": number.voice, "sms": number.sms},
         "status": number.status,
         "default_agent_id": number.default_agent_id,
-        "created_at": timestamp(number.created_ts),
+        "created_at": iso_z_seconds(number.created_ts),
     }
 
 
@@ -79,8 +75,8 @@ def tryvox_item(number: SimNumber, money: Money = wire_money) -> dict[str, Any]:
         "currency": "USD",
         "trunk_id": number.trunk_id,
         "application_id": number.application_id,
-        "created_at": timestamp(number.created_ts),
-        "updated_at": timestamp(number.updated_ts),
+        "created_at": iso_z_seconds(number.created_ts),
+        "updated_at": iso_z_seconds(number.updated_ts),
     }
 
 

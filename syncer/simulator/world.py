@@ -18,15 +18,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from syncer.provider_facts import FACTS, PROVIDERS, RINGYO, TRYVOX
 from syncer.simulator.churn import churn
 from syncer.simulator.faults import Faults, no_faults
 from syncer.simulator.model import (
     HISTORY_END,
-    PROVIDERS,
-    RINGYO,
     RINGYO_PATH,
-    STATUSES,
-    TRYVOX,
     TRYVOX_PATH,
     NumberFactory,
     SimAccount,
@@ -290,7 +287,7 @@ class World:
     def set_status(self, provider: str, account_name: str, key: str, status: str) -> None:
         """Give a number a new status from its provider's vocabulary (ValueError otherwise)."""
         with self._lock:
-            if status not in STATUSES.get(provider, ()):
+            if provider not in FACTS or status not in FACTS[provider].statuses:
                 raise ValueError(f"{provider} has no status {status!r}")
             number = self._number(account_name, key)
             if number.provider != provider:

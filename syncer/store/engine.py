@@ -63,8 +63,12 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for `url`, configured for syncer's access pattern (see the module doc)."""
+def make_engine(url: str, *, pool_size: int = 8, create: bool = False) -> Engine:
+    """An engine for `url`, configured for syncer's access pattern (see the module doc).
+
+    A SQLite file that does not exist is created only with `create` (`syncer db upgrade`);
+    every other command refuses it with `DatabaseError`, so a mistyped path or the wrong
+    working directory leaves no empty database file behind."""
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -80,7 +84,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         "pool_pre_ping": backend != "sqlite",
     }
     if backend == "sqlite":
-        _check_sqlite_path(parsed.database)
+        _check_sqlite_path(parsed.database, create=create)
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         options.update(pool_size=pool_size, max_overflow=pool_size)
@@ -100,17 +104,44 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         ) from None
     except ArgumentError as exc:
         raise DatabaseError(f"database_url: {exc}") from None
+    _refuse_bad_options(engine)
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
 
 
-def _check_sqlite_path(database: str | None) -> None:
+def _refuse_bad_options(engine: Engine) -> None:
+    """A URL whose query string the driver refuses (`?foo=bar`, `?connect_timeout=abc`) fails
+    every connection the same way: turn that into one clear `DatabaseError` (exit 2), for
+    every command, instead of a driver error that reads like a bug in syncer."""
+    where = redact_url(engine.url.render_as_string(hide_password=False))
+    password = engine.url.password
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
+        try:
+            return dbapi.connect(*cargs, **cparams)
+        except (TypeError, dbapi.ProgrammingError) as exc:
+            detail = first_line(exc)
+            if password:
+                detail = detail.replace(str(password), "***")
+            raise DatabaseError(
+                f"database_url {where}: the driver refuses an option in it: {detail}"
+            ) from None
+
+
+def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    folder = Path(database).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise DatabaseError(f"SQLite database folder {str(folder)!r} does not exist")
+    path = Path(database).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise DatabaseError(f"SQLite database folder {str(path.parent)!r} does not exist")
+    if not create and not path.exists():
+        raise DatabaseError(
+            f"the SQLite database {str(path)!r} does not exist: run `syncer db upgrade` to "
+            "create it (or check database_url)"
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -221,9 +252,13 @@ def check_writable(engine: Engine) -> None:
     """Fail with a clear `DatabaseError` unless syncer may write to the database.
 
     A read-only SQLite file, a read-only PostgreSQL replica or a user without UPDATE rights
-    would otherwise fail every account's run, one by one. The probe is an UPDATE that changes
+    would otherwise fail every account's run, one by one; so would a URL in which syncer
+    cannot take its account locks (`check_lockable`). The probe is an UPDATE that changes
     nothing, rolled back at once. Call it after `check_schema`.
     """
+    from syncer.store.locks import check_lockable
+
+    check_lockable(engine)
     where = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         with engine.connect() as connection:

@@ -46,7 +46,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     from alembic.runtime.migration import MigrationContext
     from alembic.util import CommandError
 
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()

@@ -1,4 +1,4 @@
-"""The SQL tables: a public interface, queried directly by users (see PRODUCT.md).
+"""The SQL tables: a public interface, queried directly by users (see docs/sql.md).
 
 - `phone_numbers`: one row per number per account, its current state.
 - `phone_number_versions`: one row per distinct state of a number (SCD type 2); `valid_to` of a

@@ -42,6 +42,7 @@ from syncer.records import TRACKED_FIELDS
 from syncer.store.models import (
     RUN_FAILED,
     RUN_RUNNING,
+    RUN_SUCCEEDED,
     PhoneNumber,
     PhoneNumberVersion,
     RejectedRecord,
@@ -363,10 +364,17 @@ class LiveNumber(NamedTuple):
     id: int
     external_id: str
     e164: str
+    confirmed: bool  # first seen by the time `confirmed_by` of the lookup (always, without it)
 
 
 def live_numbers(
-    connection: Connection, provider: str, account: str, scope: dict[str, str], batch: int = 5000
+    connection: Connection,
+    provider: str,
+    account: str,
+    scope: dict[str, str],
+    batch: int = 5000,
+    *,
+    confirmed_by: datetime | None = None,
 ) -> Iterator[LiveNumber]:
     """The account's numbers not yet released (within `scope`), streamed by id.
 
@@ -376,19 +384,65 @@ def live_numbers(
     """
     mark = _placeholder(connection.dialect)
     in_scope = "".join(f" AND {numbers.c[column].name} = {mark}" for column in scope)
+    confirmed_sql, confirmed = _first_seen_by(connection, confirmed_by)
     sql = (
-        f"SELECT id, external_id, e164 FROM phone_numbers WHERE provider = {mark} "
-        f"AND account = {mark} AND released_at IS NULL{in_scope} AND id > {mark} "
-        f"ORDER BY id LIMIT {int(batch)}"
+        f"SELECT id, external_id, e164, {confirmed_sql} FROM phone_numbers "
+        f"WHERE provider = {mark} AND account = {mark} AND released_at IS NULL{in_scope} "
+        f"AND id > {mark} ORDER BY id LIMIT {int(batch)}"
     )
     last_id = 0
     while True:
-        params = (provider, account, *scope.values(), last_id)
-        rows = [LiveNumber(*row) for row in connection.exec_driver_sql(sql, params)]
+        params = (*confirmed, provider, account, *scope.values(), last_id)
+        rows = [
+            LiveNumber(row[0], row[1], row[2], bool(row[3]))
+            for row in connection.exec_driver_sql(sql, params)
+        ]
         yield from rows
         if len(rows) < batch:
             return
         last_id = rows[-1].id
+
+
+def count_live(
+    connection: Connection,
+    provider: str,
+    account: str,
+    scope: dict[str, str],
+    confirmed_by: datetime | None = None,
+) -> int:
+    """How many of the account's numbers are live (within `scope`) and were first seen by
+    `confirmed_by` (every live one without it)."""
+    mark = _placeholder(connection.dialect)
+    in_scope = "".join(f" AND {numbers.c[column].name} = {mark}" for column in scope)
+    confirmed_sql, confirmed = _first_seen_by(connection, confirmed_by)
+    sql = (
+        f"SELECT COUNT(*) FROM phone_numbers WHERE provider = {mark} AND account = {mark} "
+        f"AND released_at IS NULL{in_scope} AND {confirmed_sql}"
+    )
+    params = (provider, account, *scope.values(), *confirmed)
+    return int(connection.exec_driver_sql(sql, params).scalar_one())
+
+
+def _first_seen_by(connection: Connection, moment: datetime | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL that is true for a number first seen by `moment` (always true without one)."""
+    if moment is None:
+        return "1 = 1", ()
+    value = _bind_value(connection.dialect, numbers.c.first_seen_at, moment)
+    return f"first_seen_at <= {_placeholder(connection.dialect)}", (value,)
+
+
+def last_success_finished(connection: Connection, provider: str, account: str) -> datetime | None:
+    """When the account's last run that ended `succeeded` finished, or None if none did."""
+    query = select(sync_runs.c.finished_at).where(
+        sync_runs.c.provider == provider,
+        sync_runs.c.account == account,
+        sync_runs.c.status == RUN_SUCCEEDED,
+        sync_runs.c.finished_at.is_not(None),
+    )
+    finished: datetime | None = connection.execute(
+        query.order_by(sync_runs.c.id.desc()).limit(1)
+    ).scalar()
+    return finished
 
 
 def full_rows(connection: Connection, number_ids: Iterable[int]) -> list[dict[str, Any]]:

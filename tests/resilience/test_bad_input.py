@@ -130,6 +130,7 @@ def cases(tmp_path: Path, sqlite_template: Path) -> Iterator[Case]:
         2,
         ["is not a database URL"],
     )
+    (tmp_path / "empty.db").touch()  # an empty SQLite database; a missing one is refused
     yield (
         "database never upgraded",
         f'database_url = "sqlite:///{tmp_path}/empty.db"\n{ACCOUNT}',

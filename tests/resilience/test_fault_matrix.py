@@ -29,7 +29,7 @@ from tests.resilience.conftest import (
     rejected_records,
     runs,
 )
-from tests.truth import assert_mirror, expected_mirror, stored_mirror
+from tests.truth import assert_mirror, assert_no_false_release, expected_mirror, stored_mirror
 
 # Faults that cost a retry and nothing else. Rates are high so that a small world (a dozen
 # pages over two syncs) meets each fault several times; Retry-After stays at 1 s.
@@ -77,8 +77,28 @@ def test_transient_faults_cost_nothing(simulation: SimulationFactory, spec: str)
     print(f"{spec}: first sync {first.figures()}; after churn {second.figures()}")
 
 
+def unreadable_accounts(inventory: dict[str, Any]) -> set[str]:
+    """The accounts served an item whose key cannot be read beyond doubt (TryVox's bad_e164:
+    the number written the human way): their listings may release nothing."""
+    return {
+        account
+        for account, spoiled in inventory["malformed"].items()
+        if account.startswith("tryvox") and "bad_e164" in spoiled.values()
+    }
+
+
+def assert_blocked(result: Any) -> None:
+    """The run stored what it could, released nothing, and said why."""
+    assert result.status == "succeeded"
+    assert not result.complete
+    assert result.counts.released == 0
+    assert result.error.startswith("nothing released:")
+    assert "had no readable number or id" in result.error
+
+
 def test_every_fault_at_once(simulation: SimulationFactory) -> None:
-    """Transient faults, page drift, an expiring cursor and malformed records together."""
+    """Transient faults, page drift, an expiring cursor and malformed records together. A
+    TryVox listing holding a number written the human way releases nothing."""
     sim = simulation(numbers=600)
     sim.sync()
     last_good = expected_mirror(sim.world.inventory(), sim.config)
@@ -90,10 +110,20 @@ def test_every_fault_at_once(simulation: SimulationFactory) -> None:
     sim.world.churn(fraction=0.1, seed=4)
     report = sim.sync()
     assert sim.server.stats()["early_retries"] == 0
-    for result in report.results:
-        assert result.ok, f"{result.account}: {result.error}"
     inventory = sim.world.inventory()
-    assert_mirror(sim.engine, expected_mirror(inventory, sim.config, last_good=last_good))
+    blocked = unreadable_accounts(inventory)
+    assert blocked == {"tryvox-1"}
+    for result in report.results:
+        if result.account in blocked:
+            assert_blocked(result)
+        else:
+            assert result.ok, f"{result.account}: {result.error}"
+    assert_mirror(
+        sim.engine,
+        expected_mirror(inventory, sim.config, last_good=last_good),
+        accounts={"ringyo-1"},
+    )
+    assert_no_false_release(sim.engine, inventory)
     spoiled = sum(len(keys) for keys in inventory["malformed"].values())
     assert sum(r.counts.rejected for r in report.results) == spoiled > 0
     assert report.stats["faults"]["drift"] == 2
@@ -167,8 +197,13 @@ def test_malformed_records_are_rejected_and_keep_their_numbers(
     assert {kind for spoiled in inventory["malformed"].values() for kind in spoiled.values()} == {
         kind for _, kind in SPOILED_FIELD
     }
+    blocked = unreadable_accounts(inventory)
+    assert blocked
     for result in first.results:
-        assert result.ok, result.error
+        if result.account in blocked:
+            assert_blocked(result)
+        else:
+            assert result.ok, result.error
         assert result.counts.seen == sim.world.count(result.account)
     assert_mirror(sim.engine, expected_mirror(inventory, sim.config))
 
@@ -178,12 +213,24 @@ def test_malformed_records_are_rejected_and_keep_their_numbers(
     assert_mirror(sim.engine, last_good)
 
     sim.set_faults("malformed_rate=0.08")
-    changes = sim.world.churn(fraction=0.1, seed=8)
+    sim.world.churn(fraction=0.1, seed=8)
     third = sim.sync()
     inventory = sim.world.inventory()
     rejected_third = assert_rejections_match(third, sim.engine, inventory["malformed"])
-    stored = assert_mirror(sim.engine, expected_mirror(inventory, sim.config, last_good=last_good))
-    assert len(stored.released) == changes["releases"] > 0
+    blocked = unreadable_accounts(inventory)
+    releasing = {result.account for result in third.results} - blocked
+    assert blocked
+    assert releasing
+    expected = expected_mirror(inventory, sim.config, last_good=last_good)
+    stored = assert_mirror(sim.engine, expected, accounts=releasing)
+    gone = {key for key in last_good if key[1] in releasing} - set(expected)
+    assert set(stored.released) == gone
+    assert gone
+    for result in third.results:
+        if result.account in blocked:
+            assert_blocked(result)
+    assert_no_false_release(sim.engine, inventory)
+    stored = stored_mirror(sim.engine)
     for account, spoiled in inventory["malformed"].items():
         provider = "ringyo" if account.startswith("ringyo") else "tryvox"
         for key in spoiled:
@@ -246,8 +293,8 @@ def test_cursors_that_always_expire_fail_the_account_and_release_nothing(
     ringyo, tryvox = report.by_account()["ringyo-1"], report.by_account()["tryvox-1"]
     assert tryvox.ok
     assert ringyo.status == "failed"
-    # One clear line, naming the account once.
-    assert ringyo.error == "ringyo-1: Ringyo refused the cursor again after restarting the listing"
+    # One clear line; the run's row has the account in a column of its own.
+    assert ringyo.error == "Ringyo refused the cursor again after restarting the listing"
     after = stored_mirror(sim.engine)
     ringyo_live = {key for key in before.live if key[1] == "ringyo-1"}
     assert ringyo_live <= after.live.keys(), "a failed listing released numbers"

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,12 @@ def test_planted_keys_appear_in_no_log_error_table_output_or_repr(
                 shown = runner.invoke(main, args, env=env)
                 assert shown.exit_code == 0, shown.output
                 outputs.append(shown.output)
+        this_month = f"{datetime.now(UTC):%Y-%m}"  # the month of these syncs: its statement
+        for form in ("html", "json"):
+            args = ["--config", str(config), "report", "statement", "--month", this_month]
+            shown = runner.invoke(main, [*args, "--format", form], env=env)
+            assert shown.exit_code == 0, shown.output
+            outputs.append(shown.output)
         assert any("***" in output for output in outputs), "report runs shows no scrubbed error"
 
     helps = [runner.invoke(main, args, env=env).output for args in every_help(main, [])]
@@ -256,7 +263,7 @@ def test_a_key_no_header_can_carry_is_refused_without_quoting_it(
     os.chmod(config, 0o600)
     result = CliRunner().invoke(main, ["--config", str(config), "sync"], env={"THE_KEY": key})
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: account 'r': api_key")
+    assert re.match(r"error: (\S+:\d+: )?account 'r': api_key", result.stderr), result.stderr
     assert "cannot carry" in result.stderr
     assert key.strip() not in result.output
 

@@ -1,0 +1,57 @@
+"""The mass-release guard: a listing may release only a small share of what the account held.
+
+A complete listing proves a number is gone, but an emptied or truncated listing, another
+account's key pasted in, or a provider that re-keyed every number would "prove" that nearly
+everything is gone. So one run may release at most `max_release_fraction` of the numbers the
+account held *before the run* (`held_before_the_run`, counted before its first page is
+written):
+
+- numbers the run itself creates are not counted: a listing of entirely different numbers
+  creates as many as it misses, and must not make the missing ones look like a small share;
+- nor are numbers created since the account's last successful run by runs that did not
+  succeed (the run the guard refused, say): otherwise the same wrong key, on its second run,
+  would find the numbers it created the first time and release the real ones.
+
+Missing numbers that were never held in that sense (created by a refused run) are released
+along with the rest once the guard lets a release through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from syncer.store import writes
+
+
+@dataclass(frozen=True)
+class HeldBefore:
+    """`count` live numbers (within the listing's scope) first seen by `confirmed_by`, the
+    end of the account's last successful run (None when none succeeded: then every live
+    number counts)."""
+
+    count: int
+    confirmed_by: datetime | None
+
+
+def held_before_the_run(
+    connection: Connection, *, provider: str, account: str, scope: dict[str, str]
+) -> HeldBefore:
+    """What the account holds now, before the run writes anything (see the module doc)."""
+    confirmed_by = writes.last_success_finished(connection, provider, account)
+    count = writes.count_live(connection, provider, account, scope, confirmed_by)
+    return HeldBefore(count, confirmed_by)
+
+
+def release_guard(missing: int, held_before: int, fraction: float) -> str | None:
+    """Why releasing `missing` of the `held_before` numbers would be a mass release, or None
+    when at most `fraction` of them are missing."""
+    if missing == 0 or missing <= fraction * held_before:
+        return None
+    return (
+        f"mass release guard: the listing lacks {missing} of the {held_before} numbers live "
+        f"before this run (more than {fraction:.0%}), so none were released; if they really "
+        "are gone, run once with --allow-mass-release"
+    )
