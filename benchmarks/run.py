@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import sqlite3
 import statistics
@@ -43,7 +42,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 SYNCER = [sys.executable, "-m", "syncer"]
-DEFAULT_SIZES = (10_000, 100_000, 200_000)
+DEFAULT_SIZES = (10_000, 200_000)
 CONCURRENCY_LEVELS = (1, 4, 8)
 LATENCY_MS = 50
 LISTING_NUMBERS = 20_000  # with one account per provider: 10,000 TryVox numbers, 100 pages
@@ -93,30 +92,27 @@ def run_process(command: Sequence[str], env: dict[str, str] | None = None) -> Ru
 
 
 class Simulator:
-    """`syncer simulate` in a subprocess (its CPU is not counted in anyone's figures)."""
+    """`serve.py` in a subprocess (its CPU is not counted in anyone's figures)."""
 
-    def __init__(self, numbers: int, seed: int, accounts: int, faults: str | None = None):
-        command = [*SYNCER, "simulate", "--port", "0", "--numbers", str(numbers)]
-        command += ["--seed", str(seed), "--accounts", str(accounts)]
+    def __init__(
+        self, numbers: int, seed: int, accounts: int, weights: str, faults: str | None = None
+    ) -> None:
+        command = [sys.executable, str(HERE / "serve.py"), "--numbers", str(numbers)]
+        command += ["--seed", str(seed), "--accounts", str(accounts), "--weights", weights]
         if faults:
             command += ["--faults", faults]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout is not None
-        lines = []
-        for line in self.process.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl-C"):
-                break
-        else:
-            raise RuntimeError("the simulator stopped before serving:\n" + "\n".join(lines))
-        banner = "\n".join(lines)
-        match = re.search(r" at (http://\S+) ", banner)
-        assert match is not None, banner
-        self.url = match.group(1)
-        self.keys = dict(re.findall(r"^export (\w+)=(\S+)$", banner, re.MULTILINE))
-        config = banner.split("syncer.toml:\n\n", 1)[1].split("\n\nAdmin:", 1)[0]
-        self.config_toml = config
-        self.accounts = [dict(a, base_url=self.url) for a in self.admin("GET", "accounts")]
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator stopped before serving")
+        banner = json.loads(line)
+        self.url = banner["url"]
+        self.keys = banner["keys"]
+        self.config_toml = banner["config_toml"]
+        self.accounts = banner["accounts"]
 
     def admin(self, method: str, what: str, body: dict[str, Any] | None = None) -> Any:
         response = httpx.request(method, f"{self.url}/_sim/{what}", json=body, timeout=120)
@@ -128,13 +124,16 @@ class Simulator:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
 
 
 @contextlib.contextmanager
-def simulator(numbers: int, seed: int, accounts: int, faults: str | None = None) -> Iterator[Any]:
-    sim = Simulator(numbers, seed, accounts, faults)
+def simulator(
+    numbers: int, seed: int, accounts: int, weights: str, faults: str | None = None
+) -> Iterator[Any]:
+    sim = Simulator(numbers, seed, accounts, weights, faults)
     try:
         yield sim
     finally:
@@ -184,6 +183,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
+        self.largest = max(int(size) for size in args.sizes.split(","))
 
     def syncer_env(self, sim: Simulator, backend: Backend) -> dict[str, str]:
         return dict(os.environ, **sim.keys, SYNCER_DATABASE_URL=backend.url("syncer_bench"))
@@ -196,7 +196,7 @@ class Bench:
             return run
 
         ratios: dict[str, list[float]] = {"initial": [], "unchanged": [], "change": []}
-        with simulator(size, self.args.seed, self.args.accounts) as sim:
+        with simulator(size, self.args.seed, self.args.accounts, self.args.weights) as sim:
             config = self.workdir / "syncer.toml"
             config.write_text(sim.config_toml + "\n")
             accounts = self.workdir / "accounts.json"
@@ -220,6 +220,9 @@ class Bench:
                 self.progress(size, backend, round_number, cells)
             if self.args.dlt and size <= self.args.dlt_max_numbers:
                 self.measure_dlt(sim, backend, accounts, add)
+            at_once = {}
+            if backend.name == "postgresql" and self.args.concurrency and size == self.largest:
+                at_once = self.accounts_at_once(sim, backend, env)
         result: dict[str, Any] = {
             "numbers": size,
             "backend": backend.name,
@@ -236,10 +239,37 @@ class Bench:
                 for run in cells[name].runs
             ),
         }
+        if at_once:
+            result["accounts_at_once"] = at_once
         if "dlt_initial" in cells:
             for job in ("initial", "unchanged", "change"):
                 result["ratio"][f"dlt_{job}"] = cells[f"dlt_{job}"].median / cells[job].median
         return result
+
+    def accounts_at_once(
+        self, sim: Simulator, backend: Backend, env: dict[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """Initial and unchanged syncs with the accounts one at a time and all at once
+        (`parallel_accounts`), one round each: what concurrent accounts buy on PostgreSQL."""
+        found: dict[str, dict[str, Any]] = {}
+        for parallel in (1, 4):
+            config = self.workdir / f"parallel-{parallel}.toml"
+            config.write_text(f"parallel_accounts = {parallel}\n{sim.config_toml}\n")
+            sync = [*SYNCER, "sync", "--config", str(config)]
+            backend.reset("syncer_bench")
+            run_process([*SYNCER, "db", "upgrade"], env)
+            initial = run_process(sync, env)
+            unchanged = run_process(sync, env)
+            found[str(parallel)] = {
+                "initial": asdict(initial) | {"output": ""},
+                "unchanged": asdict(unchanged) | {"output": ""},
+            }
+            print(
+                f"  {parallel} account(s) at once: initial {initial.wall:.2f}s, "
+                f"unchanged {unchanged.wall:.2f}s",
+                file=sys.stderr,
+            )
+        return found
 
     def measure_dlt(self, sim: Simulator, backend: Backend, accounts: Path, add: Any) -> None:
         job = [sys.executable, str(HERE / "dlt_job.py"), str(accounts)]
@@ -264,7 +294,7 @@ class Bench:
         """TryVox listing time at each concurrency level, 50 ms latency per request."""
         faults = f"latency_ms={LATENCY_MS}"
         seconds: dict[int, list[float]] = {level: [] for level in CONCURRENCY_LEVELS}
-        with simulator(LISTING_NUMBERS, self.args.seed, 1, faults) as sim:
+        with simulator(LISTING_NUMBERS, self.args.seed, 1, "1", faults) as sim:
             config = self.workdir / "listing.toml"
             config.write_text(sim.config_toml + "\n")
             env = dict(os.environ, **sim.keys)
@@ -309,11 +339,20 @@ def machine() -> dict[str, Any]:
     }
 
 
+def uptime() -> str:
+    """`uptime`'s line: how long the machine has been up and its load averages."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def fmt_ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}x"
 
 
 def table(report: dict[str, Any]) -> str:
+    """The results as a Markdown table (medians; wall seconds, CPU seconds in brackets)."""
     header = [
         "numbers",
         "db",
@@ -326,48 +365,76 @@ def table(report: dict[str, Any]) -> str:
         "5% change s",
         "5%/fetch",
         "dlt initial s",
-        "dlt unchanged s",
+        "dlt unch. s",
         "dlt 5% s",
-        "dlt/syncer (init, unch, 5%)",
+        "dlt/syncer initial",
         "peak RSS MB",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|---|" + "---:|" * (len(header) - 2)]
     for result in report["results"]:
-        med, ratio = result["median"], result["ratio"]
-        dlt = [med.get(f"dlt_{job}") for job in ("initial", "unchanged", "change")]
-        dlt_ratio = ", ".join(
-            f"{ratio[f'dlt_{job}']:.1f}x"
-            for job in ("initial", "unchanged", "change")
-            if f"dlt_{job}" in ratio
-        )
+        med, cpu, ratio = result["median"], result["cpu"], result["ratio"]
+
+        def seconds(name: str, med: dict[str, float] = med, cpu: dict[str, float] = cpu) -> str:
+            return "" if name not in med else f"{med[name]:.2f} ({cpu[name]:.2f})"
+
         row = [
             f"{result['numbers']:,}",
             result["backend"],
-            f"{med['initial']:.2f}",
-            f"{med['floor']:.2f}",
+            seconds("initial"),
+            seconds("floor"),
             fmt_ratio(ratio["initial"]),
-            f"{med['unchanged']:.2f}",
-            f"{med['fetch_only']:.2f}",
+            seconds("unchanged"),
+            seconds("fetch_only"),
             fmt_ratio(ratio["unchanged"]),
-            f"{med['change']:.2f}",
+            seconds("change"),
             fmt_ratio(ratio["change"]),
-            *("" if value is None else f"{value:.1f}" for value in dlt),
-            dlt_ratio,
+            seconds("dlt_initial"),
+            seconds("dlt_unchanged"),
+            seconds("dlt_change"),
+            fmt_ratio(ratio.get("dlt_initial")),
             f"{result['peak_rss_mb']:.0f}",
         ]
         lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines += memory_lines(report["results"])
+    for result in report["results"]:
+        if "accounts_at_once" in result:
+            runs = result["accounts_at_once"]
+            figures = "; ".join(
+                f"{level} at once: initial {r['initial']['wall']:.2f} s "
+                f"(CPU {r['initial']['cpu']:.2f}, {r['initial']['max_rss_mb']:.0f} MB), "
+                f"unchanged {r['unchanged']['wall']:.2f} s ({r['unchanged']['max_rss_mb']:.0f} MB)"
+                for level, r in runs.items()
+            )
+            lines.append(
+                f"Accounts at once on {result['backend']}, {result['numbers']:,} numbers "
+                f"(one round): {figures}"
+            )
     if report.get("concurrency"):
         c = report["concurrency"]
         levels = ", ".join(
-            f"{level}: {c['median'][level]:.2f} s ({c['speedup'][level]:.1f}x)"
+            f"{level}: {c['median'][level]:.2f} s ({c['speedup'][level]:.2f}x)"
             for level in c["median"]
         )
-        lines.append("")
         lines.append(
             f"TryVox listing of {c['numbers']:,} numbers at {c['latency_ms']} ms latency per "
             f"request, by concurrency: {levels}"
         )
     return "\n".join(lines)
+
+
+def memory_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Peak RSS of the largest world against the smallest, per database."""
+    lines = []
+    for backend in dict.fromkeys(result["backend"] for result in results):
+        mine = sorted((r["numbers"], r["peak_rss_mb"]) for r in results if r["backend"] == backend)
+        if len(mine) > 1:
+            (small, low), (large, high) = mine[0], mine[-1]
+            lines.append(
+                f"Peak RSS on {backend}: {high:.0f} MB at {large:,} numbers, {low:.0f} MB at "
+                f"{small:,}: {high / low:.2f}x"
+            )
+    return lines
 
 
 def main() -> None:
@@ -405,7 +472,13 @@ def main() -> None:
         action="store_false",
         help="skip the TryVox concurrency measurement",
     )
-    parser.add_argument("--accounts", type=int, default=4, help="accounts per provider (4)")
+    parser.add_argument("--accounts", type=int, default=2, help="accounts per provider (2)")
+    parser.add_argument(
+        "--weights",
+        default="4,1",
+        help="relative sizes of a provider's accounts (default %(default)s: 80k and 20k "
+        "of each provider's 100k at 200,000 numbers)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the worlds (1)")
     parser.add_argument("--json", default="benchmarks/results.json", help="where to write JSON")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one)")
@@ -423,6 +496,7 @@ def main() -> None:
         "machine": machine(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "load_before": os.getloadavg(),
+        "uptime_before": uptime(),
         "settings": {k: v for k, v in vars(args).items() if k != "postgres_url"},
         "results": [],
     }
@@ -435,11 +509,12 @@ def main() -> None:
     if args.concurrency:
         report["concurrency"] = bench.concurrency()
     report["load_after"] = os.getloadavg()
+    report["uptime_after"] = uptime()
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    print(
-        f"machine: {report['machine']}; load average before {report['load_before']}, "
-        f"after {report['load_after']}"
-    )
+    print(f"machine: {report['machine']}")
+    print(f"before: {report['uptime_before']}")
+    print(f"after:  {report['uptime_after']}")
+    print(f"command: {' '.join(['python', 'benchmarks/run.py', *sys.argv[1:]])}")
     print(table(report))
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

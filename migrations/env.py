@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from syncer.store.engine import make_engine
+from syncer.store.migrate import foreign_keys_off_on_sqlite
 from syncer.store.models import VIEWS, Base
 
 config = context.config
@@ -51,6 +52,7 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
+            foreign_keys_off_on_sqlite(connection)
             _run(connection)
             connection.commit()
     finally:

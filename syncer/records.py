@@ -81,9 +81,18 @@ class NumberRecord:
     provider_created_at: datetime | None = None
     provider_updated_at: datetime | None = None
     content_hash: str = field(init=False, repr=False, compare=False)
+    # The fingerprint of the item this record was mapped from (see `providers.pages`), set
+    # once by the listing that mapped it; None when the item had none (a slowly parsed page).
+    fingerprint: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "content_hash", _record_digest(self))
+        object.__setattr__(self, "fingerprint", None)
+
+    def with_fingerprint(self, fingerprint: bytes) -> NumberRecord:
+        """This record, carrying the fingerprint of its item (set once, before it is shared)."""
+        object.__setattr__(self, "fingerprint", fingerprint)
+        return self
 
     def tracked_values(self) -> dict[str, Any]:
         """The tracked columns, by name, ready to be written."""

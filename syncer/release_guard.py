@@ -23,7 +23,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from syncer.store import writes
+from syncer.decide import release_guard as release_guard  # the rule itself, without a database
+from syncer.store import history, writes
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,5 @@ def held_before_the_run(
 ) -> HeldBefore:
     """What the account holds now, before the run writes anything (see the module doc)."""
     confirmed_by = writes.last_success_finished(connection, provider, account)
-    count = writes.count_live(connection, provider, account, scope, confirmed_by)
+    count = history.count_live(connection, provider, account, scope, confirmed_by)
     return HeldBefore(count, confirmed_by)
-
-
-def release_guard(missing: int, held_before: int, fraction: float) -> str | None:
-    """Why releasing `missing` of the `held_before` numbers would be a mass release, or None
-    when at most `fraction` of them are missing."""
-    if missing == 0 or missing <= fraction * held_before:
-        return None
-    return (
-        f"mass release guard: the listing lacks {missing} of the {held_before} numbers live "
-        f"before this run (more than {fraction:.0%}), so none were released; if they really "
-        "are gone, run once with --allow-mass-release"
-    )

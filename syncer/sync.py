@@ -1,30 +1,30 @@
-"""Where it is decided: list an account, compare with what is stored, write the differences.
+"""Where a run is orchestrated: list an account, compare with what is stored, write the
+differences, release what a complete listing proves gone, record how it ended.
 
-For each page of a listing, the engine looks up the page's numbers in one query and compares
-content hashes of the tracked fields:
+The decisions are `syncer.decide`'s (pure); the rows are `syncer.store.history`'s; the run's
+own row is the ledger's (`syncer.store.writes`). A run:
 
-- a number not stored yet is inserted, with its first version and a status change from null;
-- a changed number (or one coming back after a release) is overwritten, its current version
-  closed and a new one opened at the time the page arrived, plus a status change when the
-  status moved;
-- an unchanged number costs no write, except that `last_seen_at` is refreshed once it is
-  more than `LAST_SEEN_REFRESH` old (so an unchanged world changes no row between syncs a
-  day apart, and `last_seen_at` stays true to the day);
-- a rejected item is stored in `rejected_records`; its number, if known, keeps its last
-  good state and is not released.
-
-Each page is one short transaction, so a kill at any moment leaves every number with exactly
-one open version, and the next run picks up where the truth is. Only after a *complete*
-listing are the stored numbers it lacks released, in batches, and only when they are at most
-`max_release_fraction` of the numbers the account held before the run began
-(`syncer.release_guard`: numbers the run itself created never dilute it), unless
-`allow_mass_release`.
+1. reads the account's stored state once: its live numbers' fingerprints (what the provider
+   last sent for each) and counts;
+2. lists the account: an item whose fingerprint is stored is unchanged and is not even
+   validated; the rest become records (or rejections);
+3. writes the pages a few at a time: each batch is one transaction that looks up its
+   records' stored numbers, compares content hashes (`diff_page`: new, changed, only a new
+   fingerprint, unchanged), writes the differences with the batch's rejections, and records
+   the run's counts so far. An unchanged number costs no write, except that `last_seen_at`
+   is refreshed once it is more than `LAST_SEEN_REFRESH` old;
+4. after a *complete* listing, counts first: if every live number was shown, nothing is
+   missing; otherwise the live numbers not shown are read and those not protected by the
+   listing are released in batches, unless that would be more than `max_release_fraction` of
+   the numbers held before the run (`syncer.release_guard`), unless `allow_mass_release`.
 
 One writer: the run does all its work on the database session that holds the account's
 writer lock (`syncer.store.locks.AccountLock`), and every write transaction proves that the
-session still holds it. A run that lost it stops at once, releases nothing, and records
+session still holds it. A run that lost it stops at once, releases nothing more, and records
 itself as failed, saying so. The run's row is written last, on a fresh connection (touching
-only that row), and what the run returns is what the row says.
+only that row), and what the run returns is what the row says. A kill at any moment leaves
+whole batches written, every number with exactly one open version, and the next run
+converges to the truth.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import Config, ResolvedAccount
+from syncer.decide import PageDiff, diff_page, plan_release
 from syncer.errors import (
     AccountBusyError,
     LockLostError,
@@ -51,12 +52,13 @@ from syncer.errors import (
     SyncerError,
     lost_lock_message,
 )
-from syncer.providers import Listing, Page, ProviderClient, RetryPolicy
-from syncer.records import RELEASED, NumberRecord, state_hash
-from syncer.release_guard import HeldBefore, held_before_the_run, release_guard
+from syncer.providers import KnownFingerprints, Listing, Page, ProviderClient, RetryPolicy
+from syncer.release_guard import HeldBefore, held_before_the_run
 from syncer.secrets import scrub
 from syncer.store import writes
+from syncer.store.dialects import for_connection
 from syncer.store.engine import first_line, in_transaction
+from syncer.store.history import AccountHistory, AccountState, build_indexes, prepare_indexes
 from syncer.store.locks import AccountLock, account_lock
 from syncer.store.models import RUN_FAILED, RUN_SUCCEEDED
 from syncer.store.storable import storable_rejection
@@ -66,6 +68,9 @@ log = logging.getLogger(__name__)
 LAST_SEEN_REFRESH = timedelta(days=1)
 RELEASE_BATCH = 500
 PROGRESS_WRITE_SECONDS = 5.0
+# A write transaction holds the plans of pages up to this many rows, or this old.
+BATCH_ROWS = 5_000
+BATCH_SECONDS = 1.0
 SKIPPED = "skipped"
 
 
@@ -143,16 +148,27 @@ class SyncOptions:
 
 
 @dataclass
-class PageDiff:
-    """A page compared with the store: what to insert, overwrite, or only mark as seen."""
+class WriteBatch:
+    """Pages listed but not yet compared with the store: compared and written together, in
+    one transaction (one lookup of their records' stored numbers, one set of writes)."""
 
-    new: list[NumberRecord] = field(default_factory=list)
-    changed: list[tuple[NumberRecord, writes.StoredNumber]] = field(default_factory=list)
-    stale_seen: list[int] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    counts: RunCounts = field(default_factory=RunCounts)
+    records: int = 0
+    started: float = field(default_factory=time.monotonic)
 
-    @property
-    def writes_nothing(self) -> bool:
-        return not (self.new or self.changed or self.stale_seen)
+    def add(self, page: Page, rejections: list[dict[str, Any]]) -> None:
+        self.pages.append(page)
+        self.rejections += rejections
+        self.records += len(page.records) + len(rejections)
+
+    def needs_store(self, stale: dict[bytes, int]) -> bool:
+        """Whether writing the batch touches the database: records to compare, rejections,
+        or unchanged numbers whose `last_seen_at` is due."""
+        if self.records:
+            return True
+        return bool(stale) and any(f in stale for page in self.pages for f in page.unchanged)
 
 
 class AccountSync:
@@ -179,6 +195,9 @@ class AccountSync:
         self.release_fraction = config.release_fraction(client.account.config)
         self.counts = RunCounts()
         self.run_id = 0
+        self.history = AccountHistory(self.provider, self.name, 0)
+        self.state = AccountState()
+        self._written = RunCounts()
         self._last_progress_write = 0.0
         self._rejection_keys: set[str] = set()
         self._began = time.monotonic()
@@ -213,15 +232,25 @@ class AccountSync:
             return writes.start_run(connection, self.provider, self.name, started)
 
         self.run_id = lock.write(begin, what=f"{self.name}: start run")
+        self.history = AccountHistory(self.provider, self.name, self.run_id)
         self.progress.started(self.name)
         result = AccountResult(
             self.name, self.provider, RUN_FAILED, self.counts, self.run_id, started_at=started
         )
         try:
-            listing = self.client.listing()
-            scope = listing.release_scope
-            live_before = lock.read(
-                partial(held_before_the_run, provider=self.provider, account=self.name, scope=scope)
+            self.state = lock.read(
+                partial(self.history.read_state, stale_before=self.clock.now() - LAST_SEEN_REFRESH)
+            )
+            known = KnownFingerprints.from_bytes(self.state.fingerprints)
+            self.state.fingerprints = bytearray()
+            listing = self.client.listing(known=known)
+            held_before = lock.read(
+                partial(
+                    held_before_the_run,
+                    provider=self.provider,
+                    account=self.name,
+                    scope=listing.release_scope,
+                )
             )
             self._write_pages(lock, listing)
             outcome = listing.outcome
@@ -233,7 +262,7 @@ class AccountSync:
                 notes.append(f"nothing released: {outcome.release_blocked}")
                 result.complete = False
             else:
-                guard = self._release_missing(lock, listing, outcome.release_scope, live_before)
+                guard = self._release_missing(lock, listing, outcome.release_scope, held_before)
                 if guard:
                     notes.append(guard)
                     result.complete = False
@@ -255,129 +284,107 @@ class AccountSync:
     # -- pages ------------------------------------------------------------------------------
 
     def _write_pages(self, lock: AccountLock, listing: Listing) -> None:
+        """Compare and write several pages per transaction.
+
+        A batch is written once it holds `BATCH_ROWS` records to compare or is
+        `BATCH_SECONDS` old, and at the end of the listing. Each batch is one transaction,
+        with the run's counts up to its last page, so a kill at any moment leaves whole pages
+        written and the run's row counting exactly them.
+        """
         pages = listing.pages()
+        batch = WriteBatch()
         try:
             for page in pages:
                 if self.options.stop.is_set():
                     raise SyncInterrupted(
                         f"{self.name}: interrupted by a stop request before the listing ended"
                     )
-                page_counts, rejected = self._write_page(lock, page)
-                self._rejection_keys.update(rejected)
-                self.counts.add(page_counts)
+                self._compare(page, batch)
                 self.counts.pages = listing.pages_fetched
+                batch.counts.pages = listing.pages_fetched
                 self.progress.advanced(self.name, self.counts, listing.expected_total)
+                if self._batch_due(batch):
+                    self._flush(lock, listing, batch)
+                    batch = WriteBatch()
+            self._flush(lock, listing, batch)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()
 
-    def _write_page(self, lock: AccountLock, page: Page) -> tuple[RunCounts, list[str]]:
-        """Compare one page with what is stored, then write the differences, if any.
-
-        The comparison reads before the write transaction begins: the account's writer lock
-        keeps every other process away from these numbers, and on SQLite a page with nothing
-        to write then takes no write lock at all. The writes are one transaction on the
-        lock's session that first proves the lock is still held (`AccountLock.write`),
-        retried whole after a deadlock. Returns the counts and the identities of the
-        rejections written.
-        """
-        diff = lock.read(partial(self._diff, page=page))
+    def _compare(self, page: Page, batch: WriteBatch) -> None:
+        """Add one page to `batch`, counting what needs no comparison: the items seen, the
+        unchanged ones (their fingerprint is stored), the rejections."""
         rejection_rows, rejected = self._rejection_rows(page)
+        self._rejection_keys.update(rejected)
         counts = RunCounts(
-            seen=len(page.records) + len(page.rejections),
-            created=len(diff.new),
-            updated=len(diff.changed),
-            unchanged=len(page.records) - len(diff.new) - len(diff.changed),
+            seen=len(page.records) + len(page.rejections) + len(page.unchanged),
+            unchanged=len(page.unchanged),
             rejected=len(rejected),
         )
+        self.counts.add(counts)
+        batch.counts.add(counts)
+        batch.add(page, rejection_rows)
+
+    def _batch_due(self, batch: WriteBatch) -> bool:
+        if batch.records >= BATCH_ROWS:
+            return True
+        return bool(batch.pages) and time.monotonic() - batch.started >= BATCH_SECONDS
+
+    def _flush(self, lock: AccountLock, listing: Listing, batch: WriteBatch) -> None:
+        """Compare `batch`'s records with the store and write the differences, with the run's
+        counts so far, in one transaction (retried whole after a deadlock)."""
         progress_due = time.monotonic() - self._last_progress_write >= PROGRESS_WRITE_SECONDS
-        if diff.writes_nothing and not rejection_rows and not progress_due:
-            return counts, rejected
+        if not batch.needs_store(self.state.stale) and not progress_due:
+            self._written.add(batch.counts)
+            self._written.pages = batch.counts.pages or self._written.pages
+            return
 
-        def write(connection: Connection) -> None:
-            self._write_diff(connection, diff, page.received_at)
-            writes.insert_rejections(connection, rejection_rows)
-            if progress_due:
-                self._write_progress(connection, counts)
+        def write(connection: Connection) -> tuple[RunCounts, list[PageDiff]]:
+            diffs = self._diff(connection, batch)
+            found = RunCounts(
+                created=sum(len(diff.new) for diff in diffs),
+                updated=sum(len(diff.changed) for diff in diffs),
+                unchanged=sum(diff.unchanged for diff in diffs),
+            )
+            totals = replace(self._written)
+            totals.add(batch.counts)
+            totals.add(found)
+            totals.pages = batch.counts.pages or totals.pages
+            self.history.write(
+                connection,
+                [(diff, page.received_at) for diff, page in zip(diffs, batch.pages, strict=True)],
+            )
+            writes.insert_rejections(connection, batch.rejections)
+            writes.update_run(connection, self.run_id, **totals.as_dict())
+            return found, diffs
 
-        lock.write(write, what=f"{self.name}: page")
-        return counts, rejected
+        found, diffs = lock.write(write, what=f"{self.name}: pages")
+        for diff in diffs:  # shown, though not unchanged: not a release candidate
+            for fingerprint in diff.matched_fingerprints:
+                listing.known.discard(fingerprint)
+        self.counts.add(found)
+        self._written.add(batch.counts)
+        self._written.add(found)
+        self._written.pages = batch.counts.pages or self._written.pages
+        self._last_progress_write = time.monotonic()
 
-    def _diff(self, connection: Connection, *, page: Page) -> PageDiff:
-        """Which of the page's records are new, changed, or unchanged but seen long ago."""
-        at = page.received_at
-        keys = [record.external_id for record in page.records]
-        stored = writes.stored_numbers(
-            connection, self.provider, self.name, keys, stale_before=at - LAST_SEEN_REFRESH
-        )
-        diff = PageDiff()
-        for record in page.records:
-            current = stored.get(record.external_id)
-            if current is None:
-                diff.new.append(record)
-            elif current.content_hash != record.content_hash:
-                diff.changed.append((record, current))
-            elif current.stale:
-                diff.stale_seen.append(current.id)
-        return diff
-
-    def _write_diff(self, connection: Connection, diff: PageDiff, at: datetime) -> None:
-        """New numbers with their first version and status change; changed numbers with a
-        new version (and a status change when the status moved); `last_seen_at` refreshed."""
-        rows = [self._number_row(record, at) for record in diff.new]
-        rows += [self._number_row(record, at) for record, _ in diff.changed]
-        ids = writes.upsert_numbers(connection, rows)
-        writes.close_versions(connection, [current.id for _, current in diff.changed], at)
-        version_rows = [
-            writes.version_row(ids[r.external_id], r.tracked_values(), at, self.run_id)
-            for r in diff.new
-        ]
-        version_rows += [
-            writes.version_row(current.id, r.tracked_values(), at, self.run_id)
-            for r, current in diff.changed
-        ]
-        writes.insert_versions(connection, version_rows)
-        transitions: list[tuple[int, str, str | None, str]] = [
-            (ids[r.external_id], r.e164, None, r.status) for r in diff.new
-        ]
-        transitions += [
-            (current.id, r.e164, current.status, r.status)
-            for r, current in diff.changed
-            if current.status != r.status
-        ]
-        writes.insert_status_changes(connection, self._status_rows(transitions, at))
-        writes.touch_last_seen(connection, diff.stale_seen, at)
-
-    def _number_row(self, record: NumberRecord, at: datetime) -> dict[str, Any]:
-        row = record.tracked_values()
-        row.update(
-            provider=self.provider,
-            account=self.name,
-            external_id=record.external_id,
-            first_seen_at=at,
-            last_seen_at=at,
-            released_at=None,
-            content_hash=record.content_hash,
-        )
-        return row
-
-    def _status_rows(
-        self, transitions: Sequence[tuple[int, str, str | None, str]], at: datetime
-    ) -> list[dict[str, Any]]:
-        return [
-            {
-                "number_id": number_id,
-                "provider": self.provider,
-                "account": self.name,
-                "e164": e164,
-                "from_status": before,
-                "to_status": after,
-                "changed_at": at,
-                "sync_run_id": self.run_id,
-            }
-            for number_id, e164, before, after in transitions
-        ]
+    def _diff(self, connection: Connection, batch: WriteBatch) -> list[PageDiff]:
+        """Each page of `batch` compared with the stored numbers of its records (read in
+        one go: a page-number listing's pages rarely change much)."""
+        keys = [record.external_id for page in batch.pages for record in page.records]
+        stored = {}
+        if keys and self.state.stored:
+            oldest = min(page.received_at for page in batch.pages)
+            stored = self.history.stored_by_key(connection, keys, oldest - LAST_SEEN_REFRESH)
+        stale = self.state.stale
+        diffs = []
+        for page in batch.pages:
+            diff = diff_page(page.records, stored)
+            if stale:
+                diff.stale_seen += [stale[f] for f in page.unchanged if f in stale]
+            diffs.append(diff)
+        return diffs
 
     def _rejection_rows(self, page: Page) -> tuple[list[dict[str, Any]], list[str]]:
         """The page's rejected items to store, each once per run, and their identities."""
@@ -401,13 +408,6 @@ class AccountSync:
             )
         return rows, identities
 
-    def _write_progress(self, connection: Connection, page_counts: RunCounts) -> None:
-        """The run's counts so far, for `syncer report runs` while a long run goes on."""
-        self._last_progress_write = time.monotonic()
-        totals = replace(self.counts)
-        totals.add(page_counts)
-        writes.update_run(connection, self.run_id, **totals.as_dict())
-
     # -- releases ---------------------------------------------------------------------------
 
     def _release_missing(
@@ -415,53 +415,41 @@ class AccountSync:
     ) -> str | None:
         """Release the live numbers a complete listing lacks; returns why not, if it did not.
 
-        The guard weighs the missing numbers the account held before this run (see
-        `HeldBefore`) against how many it held; numbers never confirmed by a successful run
-        (created by refused runs since) are released along with the rest when it passes."""
+        Counts first: when every live number with a fingerprint was shown by the listing
+        (none is left untaken in `listing.known`) and none lacks a fingerprint, nothing is
+        missing and the store is not read. Otherwise the live numbers that may be missing are
+        read, and those the listing does not protect are released (`plan_release`), unless
+        the guard refuses: it weighs the missing numbers the account held before this run
+        (see `syncer.release_guard`) against how many it held.
+        """
         at = self.clock.now()
-
-        def find(connection: Connection) -> tuple[list[int], int]:
-            missing, held_before = [], 0
-            for number in writes.live_numbers(
-                connection, self.provider, self.name, scope, confirmed_by=before.confirmed_by
-            ):
-                if not listing.protects(number.external_id):
-                    missing.append(number.id)
-                    held_before += number.confirmed
-            return missing, held_before
-
-        missing, missing_held_before = lock.read(find)
-        if not missing:
+        if not listing.known.remaining() and not self.state.unfingerprinted:
             return None
-        refusal = release_guard(missing_held_before, before.count, self.release_fraction)
-        if refusal and not self.options.allow_mass_release:
-            return refusal
-        for start in range(0, len(missing), RELEASE_BATCH):
-            batch = missing[start : start + RELEASE_BATCH]
+        unseen = listing.known.untaken()
+        candidates = lock.read(
+            partial(
+                self.history.release_candidates,
+                scope=scope,
+                unseen=unseen,
+                confirmed_by=before.confirmed_by,
+            )
+        )
+        plan = plan_release(
+            candidates,
+            listing.protects,
+            held_before=before.count,
+            max_fraction=self.release_fraction,
+            allow_mass_release=self.options.allow_mass_release,
+        )
+        if plan.blocked:
+            return plan.blocked
+        for start in range(0, len(plan.release), RELEASE_BATCH):
+            batch = plan.release[start : start + RELEASE_BATCH]
             self.counts.released += lock.write(
-                partial(self._release_batch, number_ids=batch, at=at),
+                partial(self.history.release, number_ids=batch, at=at),
                 what=f"{self.name}: release",
             )
         return None
-
-    def _release_batch(self, connection: Connection, number_ids: list[int], at: datetime) -> int:
-        rows = writes.full_rows(connection, number_ids)
-        for row in rows:
-            row["status_before"] = row["status"]
-            row["status"] = RELEASED
-            row["released_at"] = at
-            row["content_hash"] = state_hash(row)
-        numbers = [
-            {k: v for k, v in row.items() if k not in ("id", "status_before")} for row in rows
-        ]
-        writes.upsert_numbers(connection, numbers)
-        writes.close_versions(connection, [row["id"] for row in rows], at)
-        writes.insert_versions(
-            connection, [writes.version_row(row["id"], row, at, self.run_id) for row in rows]
-        )
-        transitions = [(row["id"], row["e164"], row["status_before"], RELEASED) for row in rows]
-        writes.insert_status_changes(connection, self._status_rows(transitions, at))
-        return len(rows)
 
     # -- the run row ------------------------------------------------------------------------
 
@@ -556,7 +544,9 @@ def sync_accounts(
     progress: Progress | None = None,
     client_factory: Callable[[ResolvedAccount], ProviderClient] | None = None,
 ) -> list[AccountResult]:
-    """Sync the accounts concurrently (`parallel_accounts` at a time); results in order."""
+    """Sync the accounts concurrently (`parallel_accounts` at a time; one at a time where the
+    database has one writer, SQLite); results in order. Into an empty mirror, the history
+    tables' secondary indexes are built after the load (see `prepare_indexes`)."""
     options = options or SyncOptions()
     make_client = client_factory or (
         lambda account: ProviderClient(account, clock=clock, policy=retry_policy(config))
@@ -569,6 +559,8 @@ def sync_accounts(
             ).run()
 
     workers = max(1, min(config.parallel_accounts, len(accounts)))
+    workers = min(workers, for_connection(engine).max_writers or workers)
+    first_load = in_transaction(engine, prepare_indexes, what="prepare indexes")
     pool = ThreadPoolExecutor(workers, thread_name_prefix="syncer-account")
     futures = [pool.submit(one, account) for account in accounts]
     try:
@@ -580,6 +572,9 @@ def sync_accounts(
         wait(futures)
     finally:
         pool.shutdown(wait=True)
+        if first_load:
+            log.info("building the history tables' indexes after the first load")
+            in_transaction(engine, build_indexes, what="build indexes")
     return [future.result() for future in futures]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from syncer.errors import DatabaseError
 from syncer.store.engine import SCHEMA_REVISION, check_schema, make_engine
@@ -82,3 +83,76 @@ def test_unreachable_database_is_a_clear_error() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(DatabaseError, match="cannot reach the database"):
         check_schema(engine)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrade_to_0003_keeps_every_row_and_its_history(backend: str, tmp_path: Path) -> None:
+    """0003 rebuilds `phone_numbers` on SQLite: no version, status change or id is lost, and
+    the numbers come out without a fingerprint (the next sync validates them once)."""
+    url = empty_database(backend, tmp_path)
+    assert upgrade(url, "0002") == "0002"
+    engine = make_engine(url)
+    at = "2026-10-01 00:00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO sync_runs (provider, account, started_at, status, pages, seen, "
+                    "created, updated, unchanged, released, rejected, listing_complete) VALUES "
+                    "('ringyo', 'r', :at, 'succeeded', 1, 2, 2, 0, 0, 0, 0, :t)"
+                ),
+                {"at": at, "t": True},
+            )
+            for number_id, key in ((7, "pn_1"), (9, "pn_2")):
+                connection.execute(
+                    text(
+                        "INSERT INTO phone_numbers (id, provider, account, external_id, e164, "
+                        "country, status, voice, sms, mms, first_seen_at, last_seen_at, "
+                        "content_hash) VALUES (:id, 'ringyo', 'r', :key, '+15550000001', 'US', "
+                        "'active', :t, :f, :f, :at, :at, 'h')"
+                    ),
+                    {"id": number_id, "key": key, "at": at, "t": True, "f": False},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO phone_number_versions (number_id, e164, country, status, "
+                        "voice, sms, mms, valid_from, sync_run_id) VALUES (:id, '+15550000001', "
+                        "'US', 'active', :t, :f, :f, :at, 1)"
+                    ),
+                    {"id": number_id, "at": at, "t": True, "f": False},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO status_changes (number_id, provider, account, e164, "
+                        "to_status, changed_at, sync_run_id) VALUES (:id, 'ringyo', 'r', "
+                        "'+15550000001', 'active', :at, 1)"
+                    ),
+                    {"id": number_id, "at": at},
+                )
+    finally:
+        engine.dispose()
+    assert upgrade(url) == SCHEMA_REVISION
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            numbers = connection.execute(
+                text("SELECT id, external_id, fingerprint FROM phone_numbers ORDER BY id")
+            ).all()
+            assert [tuple(row) for row in numbers] == [(7, "pn_1", None), (9, "pn_2", None)]
+            for table in ("phone_number_versions", "status_changes"):
+                ids = connection.execute(text(f"SELECT number_id FROM {table} ORDER BY 1"))
+                assert list(ids.scalars()) == [7, 9], table
+            costs = connection.execute(text("SELECT SUM(numbers) FROM current_costs")).scalar()
+            assert costs == 2
+        with engine.connect() as connection, pytest.raises(IntegrityError):  # still unique
+            connection.execute(
+                text(
+                    "INSERT INTO phone_numbers (provider, account, external_id, e164, "
+                    "country, status, voice, sms, mms, first_seen_at, last_seen_at, "
+                    "content_hash) SELECT provider, account, external_id, e164, country, "
+                    "status, voice, sms, mms, first_seen_at, last_seen_at, content_hash "
+                    "FROM phone_numbers WHERE id = 7"
+                )
+            )
+    finally:
+        engine.dispose()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 
 from syncer.reports.costs import CostsRequest, costs_report
-from syncer.store.engine import make_engine
+from syncer.store.engine import SCHEMA_REVISION, make_engine
 from syncer.store.migrate import alembic_config, upgrade
 from tests.history import History, ringyo, utc, vox
 
@@ -55,6 +55,6 @@ def test_views_are_dropped_and_recreated(sqlite_url: str) -> None:
     command.downgrade(alembic_config(sqlite_url), "0001")  # type: ignore[arg-type]
     engine = make_engine(sqlite_url)
     assert "current_costs" not in inspect(engine).get_view_names()
-    assert upgrade(sqlite_url) == "0002"
+    assert upgrade(sqlite_url) == SCHEMA_REVISION
     assert "current_costs" in inspect(engine).get_view_names()
     engine.dispose()

@@ -10,10 +10,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import sqlite
 
+from syncer.decide import PageDiff
+from syncer.records import TRACKED_FIELDS, NumberRecord
 from syncer.store import writes
+from syncer.store.dialects.sqlite import time as sqlite_utc_text
+from syncer.store.history import AccountHistory
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
 from syncer.store.types import UTCDateTime
-from syncer.store.writes import sqlite_utc_text
 
 TIMES = [
     datetime(2026, 10, 1, 12, 0, tzinfo=UTC),
@@ -42,49 +45,41 @@ AWKWARD_TEXT = ['a "quoted" name', "back\\slash", "NULL", "", "{braces}, commas"
 
 
 def test_awkward_text_and_exact_values_round_trip(engine: Engine) -> None:
-    """Every value written by the batched statements reads back exactly as given."""
+    """Every value written by the bulk writes reads back exactly as given."""
     at = datetime(2026, 10, 1, 12, 0, 0, 123456, tzinfo=UTC)
     created = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-7)))
-    rows = [
-        {
-            "provider": "ringyo",
-            "account": "acct",
-            "external_id": f"pn_{n}",
-            "e164": f"+1415555010{n}",
-            "friendly_name": text,
-            "country": "US",
-            "region": None,
-            "number_type": None,
-            "status": "active",
-            "voice": n % 2 == 0,
-            "sms": True,
-            "mms": False,
-            "monthly_fee": Decimal("1.150000") if n else None,
-            "setup_fee": Decimal("12345.123456"),
-            "currency": "USD",
-            "assigned_to": text,
-            "provider_created_at": created,
-            "provider_updated_at": None,
-            "first_seen_at": at,
-            "last_seen_at": at,
-            "released_at": None,
-            "content_hash": f"h{n}",
-        }
+    records = [
+        NumberRecord(
+            external_id=f"pn_{n}",
+            e164=f"+1415555010{n}",
+            friendly_name=text,
+            country="US",
+            status="active",
+            voice=n % 2 == 0,
+            sms=True,
+            monthly_fee=Decimal("1.150000") if n else None,
+            setup_fee=Decimal("12345.123456"),
+            currency="USD",
+            assigned_to=text,
+            provider_created_at=created,
+        ).with_fingerprint(bytes([n]) * 16)
         for n, text in enumerate(AWKWARD_TEXT)
     ]
     with engine.begin() as connection:
         run_id = writes.start_run(connection, "ringyo", "acct", at)
-        ids = writes.upsert_numbers(connection, rows)
-        writes.insert_versions(
-            connection, [writes.version_row(ids[r["external_id"]], r, at, run_id) for r in rows]
-        )
-    assert set(ids) == {row["external_id"] for row in rows}
+        AccountHistory("ringyo", "acct", run_id).write(connection, [(PageDiff(new=records), at)])
     with engine.connect() as connection:
         stored = {row.external_id: row._mapping for row in connection.execute(select(PhoneNumber))}
         stored_versions = list(connection.execute(select(PhoneNumberVersion)))
-    for row in rows:
-        got = stored[row["external_id"]]
-        for column, value in row.items():
-            assert got[column] == value, (column, got[column], value)
+    assert set(stored) == {record.external_id for record in records}
+    for record in records:
+        got = stored[record.external_id]
+        for column in TRACKED_FIELDS:
+            assert got[column] == getattr(record, column), (column, got[column])
+        assert (got["first_seen_at"], got["last_seen_at"], got["released_at"]) == (at, at, None)
+        assert (got["content_hash"], got["fingerprint"]) == (
+            record.content_hash,
+            record.fingerprint,
+        )
     assert sorted(v.assigned_to for v in stored_versions) == sorted(AWKWARD_TEXT)
     assert {v.valid_from for v in stored_versions} == {at}

@@ -8,6 +8,8 @@ database: they hand `NumberRecord`s and `Rejection`s to the sync engine.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 # httpx imports its own command-line client when it is imported (click, rich and pygments:
 # about a tenth of a second at every start of syncer), unless that module cannot be
@@ -26,8 +28,35 @@ from syncer.clock import SYSTEM_CLOCK, Clock  # noqa: E402
 from syncer.config import ResolvedAccount  # noqa: E402
 from syncer.providers.base import Listing, ListingOutcome, Page  # noqa: E402
 from syncer.providers.http import ApiClient, RequestObserver, RetryPolicy  # noqa: E402
+from syncer.providers.known import KnownFingerprints  # noqa: E402
 
-__all__ = ["Listing", "ListingOutcome", "Page", "ProviderClient", "RetryPolicy"]
+__all__ = [
+    "PROVIDERS",
+    "KnownFingerprints",
+    "Listing",
+    "ListingOutcome",
+    "Page",
+    "ProviderClient",
+    "RetryPolicy",
+]
+
+
+def _ringyo(*args: Any) -> Listing:
+    from syncer.providers import ringyo
+
+    return ringyo.listing(*args)
+
+
+def _tryvox(*args: Any) -> Listing:
+    from syncer.providers import tryvox
+
+    return tryvox.listing(*args)
+
+
+# The provider registry: a provider's name in the config -> how to list one of its accounts
+# (`listing(account_config, api_client, clock, known)`; each provider module is imported only
+# when an account of it is listed).
+PROVIDERS: dict[str, Callable[..., Listing]] = {"ringyo": _ringyo, "tryvox": _tryvox}
 
 
 class ProviderClient:
@@ -56,15 +85,11 @@ class ProviderClient:
             observer=observer,
         )
 
-    def listing(self) -> Listing:
-        """A new listing of every number of the account."""
-        if self.account.provider == "ringyo":
-            from syncer.providers.ringyo import RingyoListing
-
-            return RingyoListing(self.account.config, self._client, self._clock)
-        from syncer.providers.tryvox import TryVoxListing
-
-        return TryVoxListing(self.account.config, self._client, self._clock)
+    def listing(self, known: KnownFingerprints | None = None) -> Listing:
+        """A new listing of every number of the account; `known`: the fingerprints stored for
+        the account's live numbers (see `Listing`)."""
+        provider = PROVIDERS[self.account.provider]
+        return provider(self.account.config, self._client, self._clock, known)
 
     def close(self) -> None:
         self._client.close()

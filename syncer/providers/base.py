@@ -1,14 +1,26 @@
 """What every provider gives the sync engine: pages of records, then a verdict on the listing.
 
-A provider's `listing()` returns a `Listing`: iterate `pages()` to get every record of the
-account exactly once (de-duplicated by key), then read `outcome` to learn whether the listing
-was complete and consistent, and ask `protects(number)` whether a stored number was seen.
-The engine never sees cursors, page numbers or totals.
+A provider is two small parts composed by the one generic `Listing` here:
 
-The bookkeeping here is shared by all providers. A listing is complete when its last pass
-reached the end, every page reported the same total, and the distinct records seen equal that
-total. An inconsistent pass is listed again once; if it stays inconsistent the records still
-count, but nothing may be released.
+- a `Paginator` walks the provider's pages in one pass (cursor, page numbers, concurrency)
+  and yields each page's raw items with the total the page reports; it raises
+  `InvalidCursorError` to restart the listing and `ProviderError` to fail it, and says when a
+  page contradicts the listing (a `flaw`) instead of calling back;
+- a `Mapper` turns raw items into `NumberRecord`s or `Rejection`s (compiled validation per
+  page, the precise per-item path for a page with a bad item) and names the salt of its
+  fingerprints.
+
+A `Listing` iterates `pages()` to get every record of the account exactly once (de-duplicated
+by key), then `outcome` says whether the listing was complete and consistent, and
+`protects(number)` whether a stored number was seen. The engine never sees cursors, page
+numbers or totals.
+
+Compare before normalising: given the fingerprints stored for the account (`known`), an item
+whose fingerprint is among them is passed on as unchanged (`Page.unchanged`) without being
+validated; only the others are mapped. A listing is complete when its last pass reached the
+end, every page reported the same total, and the distinct items seen equal that total. An
+inconsistent pass is listed again once; if it stays inconsistent the records still count,
+but nothing may be released.
 
 A rejected item protects the stored number its key names, as a whole string after the one
 normalisation of `syncer.providers.keys`; a rejected item without such a key means nothing
@@ -26,14 +38,15 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from syncer.clock import Clock
 from syncer.errors import InvalidCursorError, ProviderError
-from syncer.providers.seen import SeenKeys
+from syncer.providers.known import KnownFingerprints
+from syncer.providers.pages import RawPage
 from syncer.records import NumberRecord, Rejection
 
 log = logging.getLogger(__name__)
@@ -44,7 +57,6 @@ MAX_CURSOR_RESTARTS = 1
 # is taken for one that cannot end.
 MAX_PAGES_WITHOUT_PROGRESS = 3
 
-Mapper = Callable[[Any], "NumberRecord | Rejection"]
 KeyRule = Callable[[str], "str | None"]
 
 
@@ -57,13 +69,42 @@ def page_bound(total: int, per_page: int) -> int:
 
 
 @dataclass(frozen=True)
+class PassPage:
+    """One page of a pass, as a paginator yields it: the raw page, the total it reports, and
+    what it contradicts in the listing, if anything (the pass is then listed again)."""
+
+    page: RawPage
+    total: int
+    flaw: str | None = None
+
+
+class Paginator(Protocol):
+    """Walks one provider's pages; see the module doc."""
+
+    prefetch: int  # pages fetched ahead of the engine
+
+    def one_pass(self) -> Iterator[PassPage]: ...
+
+
+class Mapper(Protocol):
+    """Turns one provider's raw items into records or rejections; see the module doc."""
+
+    def fingerprints(self, items: Sequence[bytes]) -> list[bytes]: ...
+    def map_raw(self, items: Sequence[bytes]) -> list[NumberRecord | Rejection]: ...
+    def map_parsed(self, item: Any) -> NumberRecord | Rejection: ...
+
+
+@dataclass(frozen=True)
 class Page:
-    """One page as received: valid records, rejected items, and when it arrived (UTC)."""
+    """One page as received, each item once: valid records that need comparing with the store
+    (new or changed since their fingerprint was stored), the fingerprints of the items that
+    are unchanged, rejected items, and when the page arrived (UTC)."""
 
     records: list[NumberRecord]
     rejections: list[Rejection]
     received_at: datetime
     size: int
+    unchanged: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,20 +131,34 @@ class ListingOutcome:
 class Listing:
     """The records of one account, listed in one or more passes, with the consistency checks.
 
-    Subclasses implement `_one_pass()`, yielding `(items, total)` per page, where `items` is
-    the page's raw list and `total` what that page says the whole listing holds. They raise
-    `InvalidCursorError` to restart the listing, `ProviderError` to fail it.
+    `known`: the fingerprints stored for the account's live numbers; an item whose
+    fingerprint is among them is unchanged (see the module doc). Each one found is taken, so
+    after a complete listing the untaken ones are the live numbers the listing did not show
+    unchanged.
     """
 
     def __init__(
-        self, account: str, mapper: Mapper, clock: Clock, *, key_rule: KeyRule, per_page: int
+        self,
+        account: str,
+        paginator: Paginator,
+        mapper: Mapper,
+        clock: Clock,
+        *,
+        key_rule: KeyRule,
+        per_page: int,
+        known: KnownFingerprints | None = None,
+        release_scope: dict[str, str] | None = None,
+        release_blocked: str | None = None,
     ) -> None:
         self.account = account
-        self._map = mapper
+        self._paginator = paginator
+        self._mapper = mapper
         self._clock = clock
+        self.known = known if known is not None else KnownFingerprints()
+        self._seen: set[str] = set()  # every key handed to the engine, in any pass
+        self._pass_seen: set[str] = self._seen  # the keys of the current pass
         self._key_rule = key_rule
         self._per_page = per_page
-        self._seen = SeenKeys()
         self._rejected_keys: set[str] = set()
         self._keyless = 0
         self._pass = 0
@@ -118,19 +173,27 @@ class Listing:
         self.items_received = 0
         self.expected_total: int | None = None
         self._outcome: ListingOutcome | None = None
-        self.release_scope: dict[str, str] = {}
-        self.release_blocked: str | None = None
+        self.release_scope: dict[str, str] = dict(release_scope or {})
+        self.release_blocked: str | None = release_blocked
 
     # -- what the engine uses -------------------------------------------------------------
 
     def pages(self) -> Iterator[Page]:
         """Every record of the account, each key once, over as many passes as needed."""
+        pages = self._pages()
+        depth = self._paginator.prefetch
+        return prefetched(pages, depth) if depth > 0 else pages
+
+    def _pages(self) -> Iterator[Page]:
         relists = restarts = 0
         while True:
             self._start_pass()
             try:
-                for items, total in self._one_pass():
-                    yield self._accept(items, total)
+                for page in self._paginator.one_pass():
+                    if page.flaw is not None:
+                        log.info("%s: %s", self.account, page.flaw)
+                        self._pass_flaw = self._pass_flaw or page.flaw
+                    yield self._accept(page.page, page.total)
             except InvalidCursorError as exc:
                 if restarts >= MAX_CURSOR_RESTARTS:
                     raise ProviderError(
@@ -154,9 +217,15 @@ class Listing:
             raise RuntimeError("the listing has not been iterated to its end")
         return self._outcome
 
+    @property
+    def keys_seen(self) -> int:
+        """Distinct keys handed to the engine (records and keyed rejections)."""
+        return len(self._seen)
+
     def protects(self, external_id: str) -> bool:
-        """Whether the listing saw the stored number with this key: as a record, or as a
-        rejected item whose key, normalised, is this key whole (see `syncer.providers.keys`).
+        """Whether the listing saw the stored number with this key: as a record (changed or
+        unchanged), or as a rejected item whose key, normalised, is this key whole (see
+        `syncer.providers.keys`).
 
         The stored key is normalised too before it is compared with the rejected items' keys,
         so a key stored before it had to be in normal form is still protected by its item."""
@@ -165,11 +234,6 @@ class Listing:
         if not self._rejected_keys:
             return False
         return self._key_rule(external_id) in self._rejected_keys
-
-    # -- for subclasses -------------------------------------------------------------------
-
-    def _one_pass(self) -> Iterator[tuple[list[Any], int]]:
-        raise NotImplementedError
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -180,45 +244,76 @@ class Listing:
         self._pages_without_progress = 0
         self._pass_totals = set()
         self._pass_flaw = None
+        if self._pass > 1:
+            self._pass_seen = set()
 
-    def _flag_inconsistent(self, reason: str) -> None:
-        """Note a page that contradicts the listing (it shifted under us); the pass is redone."""
-        log.info("%s: %s", self.account, reason)
-        self._pass_flaw = self._pass_flaw or reason
-
-    def _accept(self, items: list[Any], total: int) -> Page:
+    def _accept(self, raw_page: RawPage, total: int) -> Page:
+        """The page's items compared by fingerprint, the rest mapped; each key once."""
         received_at = self._clock.now()
         self.pages_fetched += 1
-        self.items_received += len(items)
+        self.items_received += raw_page.size
         self._pass_totals.add(total)
         self.expected_total = total
         self._count_page(total)
         listed_before = self._pass_items
+        mapped, fingerprints = self._map(raw_page)
+        seen, pass_seen = self._seen, self._pass_seen
+        first_pass = self._pass == 1
         records: list[NumberRecord] = []
         rejections: list[Rejection] = []
-        for item in items:
-            mapped = self._map(item)
-            key = mapped.external_id if isinstance(mapped, NumberRecord) else mapped.seen_key
+        unchanged: list[bytes] = []
+        for index, outcome in enumerate(mapped):
+            if outcome is None:  # unchanged: its key is the raw key field, a string
+                key: str | None = raw_page.keys[index]
+            elif isinstance(outcome, NumberRecord):
+                key = outcome.external_id
+            else:
+                key = outcome.seen_key
             if key is None:
-                assert isinstance(mapped, Rejection)
+                assert isinstance(outcome, Rejection)
                 self._pass_items += 1
                 self._keyless += 1
-                rejections.append(mapped)
+                rejections.append(outcome)
                 continue
-            last_pass = self._seen.mark(key, self._pass)
-            if last_pass == self._pass:
-                continue  # the same record again in this pass (pages shifted under us)
-            self._pass_items += 1
-            if isinstance(mapped, Rejection):
-                self._rejected_keys.add(key)
-            if last_pass is not None:
-                continue  # already handed to the engine by an earlier pass of this run
-            if isinstance(mapped, NumberRecord):
-                records.append(mapped)
+            if first_pass:
+                if key in seen:
+                    continue  # the same record again in this pass (pages shifted under us)
             else:
-                rejections.append(mapped)
+                if key in pass_seen:
+                    continue
+                pass_seen.add(key)
+                if key in seen:
+                    self._pass_items += 1
+                    continue  # already handed to the engine by an earlier pass of this run
+            self._pass_items += 1
+            seen.add(key)
+            if isinstance(outcome, Rejection):
+                self._rejected_keys.add(key)
+            if outcome is None:
+                unchanged.append(fingerprints[index])
+            elif isinstance(outcome, NumberRecord):
+                records.append(outcome)
+            else:
+                rejections.append(outcome)
         self._check_progress(self._pass_items - listed_before)
-        return Page(records, rejections, received_at, len(items))
+        return Page(records, rejections, received_at, raw_page.size, unchanged)
+
+    def _map(self, page: RawPage) -> tuple[list[NumberRecord | Rejection | None], list[bytes]]:
+        """Each item mapped, or None when its fingerprint is known; and the fingerprints."""
+        if page.raw is None:
+            return [self._mapper.map_parsed(item) for item in page.parsed or ()], []
+        raw = page.raw
+        fingerprints = self._mapper.fingerprints(raw)
+        known, keys = self.known, page.keys
+        misses = known.take_all(fingerprints, [type(key) is str for key in keys])
+        mapped: list[NumberRecord | Rejection | None] = [None] * len(raw)
+        if misses:
+            outcomes = self._mapper.map_raw([raw[index] for index in misses])
+            for index, outcome in zip(misses, outcomes, strict=True):
+                if isinstance(outcome, NumberRecord):
+                    outcome = outcome.with_fingerprint(fingerprints[index])
+                mapped[index] = outcome
+        return mapped, fingerprints
 
     def _count_page(self, total: int) -> None:
         """One more page in this pass; past the bound its first page set, the listing fails."""
@@ -295,30 +390,42 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
 
     The next page is fetched while the caller writes the current one. Exceptions raised while
     fetching reach the caller at the point they happened; closing the iterator stops fetching.
+    The hand-over is two C `SimpleQueue`s, one of pages and one of free places (a
+    `queue.Queue` or a semaphore does its locking in Python, which costs more than comparing
+    a page of unchanged records).
     """
-    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    buffer: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    room: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(depth):
+        room.put(None)
     stop = threading.Event()
+
+    def hand_over(item: tuple[str, Any]) -> bool:
+        while True:
+            try:
+                room.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if stop.is_set():
+                    return False
+        buffer.put(item)
+        return True
 
     def produce() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("page", page), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if stop.is_set() or not hand_over(("page", page)):
                     return
-            _put_final(buffer, stop, ("end", None))
+            hand_over(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
-            _put_final(buffer, stop, ("error", exc))
+            hand_over(("error", exc))
 
     worker = threading.Thread(target=produce, name="syncer-prefetch", daemon=True)
     worker.start()
     try:
         while True:
             kind, value = buffer.get()
+            room.put(None)
             if kind == "page":
                 yield value
             elif kind == "error":
@@ -328,14 +435,3 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
     finally:
         stop.set()
         worker.join(timeout=60)
-
-
-def _put_final(
-    buffer: queue.Queue[tuple[str, Any]], stop: threading.Event, item: tuple[str, Any]
-) -> None:
-    while not stop.is_set():
-        try:
-            buffer.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue

@@ -84,6 +84,11 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)
 
 
+def parse_json(body: bytes) -> Any:
+    """A JSON body parsed with exact Decimals for its numbers (`NaN` too)."""
+    return json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+
+
 class ClientError(ProviderError):
     """An HTTP 4xx other than 401/403/404: the provider's error `code` (or None), and `body`,
     the start of its body, scrubbed, for the provider module to interpret."""
@@ -182,8 +187,15 @@ class ApiClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
-        """GET `path` and return its parsed JSON body, retrying transient failures.
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        parse: Callable[[bytes], Any] | None = None,
+    ) -> Any:
+        """GET `path` and return its JSON body as `parse` reads it (by default: parsed, with
+        exact Decimals), retrying transient failures; `parse` raises `ValueError` for a body
+        that is not JSON, which is retried like a 5xx.
 
         Raises `AuthError`, `ProviderError` or `ClientError` when the provider refuses or
         retrying cannot help, and `ProviderError` naming the URL once `max_attempts`
@@ -196,7 +208,7 @@ class ApiClient:
         for attempt in range(1, self.policy.max_attempts + 1):
             attempts = attempt
             self._gate.wait(self._clock)
-            outcome = self._attempt(path, params, url, attempt, refused)
+            outcome = self._attempt(path, params, url, attempt, refused, parse or parse_json)
             if not isinstance(outcome, _Retry):
                 return outcome
             last_problem = outcome.problem
@@ -238,7 +250,13 @@ class ApiClient:
     # -- one attempt -------------------------------------------------------------------------
 
     def _attempt(
-        self, path: str, params: Mapping[str, str | int], url: str, attempt: int, refused: int
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        url: str,
+        attempt: int,
+        refused: int,
+        parse: Callable[[bytes], Any],
     ) -> Any:
         """The parsed body, or a `_Retry`; raises for what retrying cannot fix. `refused`:
         how many earlier attempts found the connection refused."""
@@ -247,7 +265,7 @@ class ApiClient:
         late = f"no complete answer within the {self.policy.deadline:g}s request deadline"
         try:
             with self._client.stream("GET", path, params=dict(params)) as response:
-                return self._answer(response, url, deadline, attempt)
+                return self._answer(response, url, deadline, attempt, parse)
         except httpx.TimeoutException as exc:
             if time.monotonic() < until:
                 return self._transport_failure(exc, url, attempt, refused)
@@ -261,14 +279,21 @@ class ApiClient:
         finally:
             _deadline.until = None
 
-    def _answer(self, response: httpx.Response, url: str, deadline: float, attempt: int) -> Any:
+    def _answer(
+        self,
+        response: httpx.Response,
+        url: str,
+        deadline: float,
+        attempt: int,
+        parse: Callable[[bytes], Any],
+    ) -> Any:
         status = response.status_code
         if status == 200:
             content = self._read(response, url, deadline)
             if self._key_bytes and self._key_bytes in content:
                 content = content.replace(self._key_bytes, b"***")
             try:
-                body = json.loads(content, parse_float=Decimal, parse_constant=Decimal)
+                body = parse(content)
             except ValueError as exc:
                 self._observe("200-unparseable", attempt)
                 return _Retry(f"HTTP 200 with a body that is not JSON ({exc})")

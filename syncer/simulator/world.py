@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import gc
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -66,6 +66,15 @@ class TryVoxPage:
     malformed: int
 
 
+def _split(numbers: int, weights: list[int]) -> list[int]:
+    """`numbers` split in proportion to `weights`; the remainder goes to the first shares."""
+    total = sum(weights)
+    sizes = [numbers * weight // total for weight in weights]
+    for index in range(numbers - sum(sizes)):
+        sizes[index % len(sizes)] += 1
+    return sizes
+
+
 def ringyo_sort_key(number: SimNumber) -> SortKey:
     return (number.created_ts, number.key)
 
@@ -107,25 +116,32 @@ class World:
         *,
         clock: Clock | None = None,
         history_end: datetime | None = None,
+        weights: Sequence[int] | None = None,
     ) -> World:
         """A world of `numbers` numbers split evenly over `accounts_per_provider` accounts of
         each provider (`ringyo-1`, ..., `tryvox-1`, ...). Same seed, same world; `clock` only
         dates numbers bought later (default: the wall clock, UTC). The generated numbers were
-        bought in the three years before `history_end` (default: `HISTORY_END`)."""
+        bought in the three years before `history_end` (default: `HISTORY_END`).
+
+        `weights`, one per account of a provider, splits each provider's half unevenly: with
+        two accounts, `(4, 1)` gives `ringyo-1` and `tryvox-1` four times the numbers of
+        `ringyo-2` and `tryvox-2` (the benchmark's 80k/20k world)."""
         if numbers < 0 or accounts_per_provider < 1:
             raise ValueError("need numbers >= 0 and accounts_per_provider >= 1")
+        if weights is not None and (len(weights) != accounts_per_provider or min(weights) < 1):
+            raise ValueError("need one positive weight per account of a provider")
         world = cls(seed, clock, history_end or HISTORY_END)
         for provider in PROVIDERS:
             for index in range(1, accounts_per_provider + 1):
                 world._open_account(provider, f"{provider}-{index}")
-        share, extra = divmod(numbers, len(world._accounts))
+        sizes = _split(numbers, [*(weights or [1] * accounts_per_provider)] * len(PROVIDERS))
         # Hundreds of thousands of new objects and no garbage: the cyclic collector would
         # only rescan them over and over.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            for index, account in enumerate(world._accounts.values()):
-                world._generate_numbers(account, share + (1 if index < extra else 0))
+            for account, size in zip(world._accounts.values(), sizes, strict=True):
+                world._generate_numbers(account, size)
         finally:
             if collecting:
                 gc.enable()

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # The Alembic revision this code writes to; tests check it equals the migrations' head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _DRIVERS = {

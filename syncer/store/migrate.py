@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from syncer.errors import DatabaseError, UsageError
@@ -49,6 +50,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     engine = make_engine(url, create=True)
     try:
         with engine.connect() as connection:
+            foreign_keys_off_on_sqlite(connection)
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and current not in known_revisions():
                 raise DatabaseError(
@@ -69,3 +71,16 @@ def upgrade(url: str, revision: str = "head") -> str | None:
         ) from None
     finally:
         engine.dispose()
+
+
+def foreign_keys_off_on_sqlite(connection: Connection) -> None:
+    """Turn SQLite's foreign keys off for a connection that runs migrations, before its first
+    transaction (the pragma is ignored inside one): a migration that rebuilds a table drops
+    the old one, which with foreign keys on would first delete every row referring to it."""
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.in_transaction():
+        raise RuntimeError("foreign keys can only be turned off outside a transaction")
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")

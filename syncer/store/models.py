@@ -27,11 +27,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from syncer.store.types import Money, Payload, UTCDateTime
+from syncer.store.types import Fingerprint, Money, Payload, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,8 +60,9 @@ class PhoneNumber(Base):
 
     __tablename__ = "phone_numbers"
     __table_args__ = (
-        # Most selective column first, so a page's lookup by key probes the index per key.
-        UniqueConstraint("external_id", "account", "provider", name="uq_phone_numbers_key"),
+        # The natural key, as a unique index (built after a first load, see migration 0003),
+        # led by the account: it finds a page's keys and reads one account's numbers.
+        Index("uq_phone_numbers_key", "provider", "account", "external_id", unique=True),
         Index("ix_phone_numbers_e164", "e164"),
     )
 
@@ -89,6 +89,10 @@ class PhoneNumber(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     content_hash: Mapped[str] = mapped_column(String(32))
+    # What the provider last sent for this number, hashed with the mapping's version and the
+    # account's fee schedule: an item with the same fingerprint maps to the same state, so it
+    # needs no validation (null until a sync has seen the number since migration 0003).
+    fingerprint: Mapped[bytes | None] = mapped_column(Fingerprint())
 
 
 class PhoneNumberVersion(Base):

@@ -4,6 +4,7 @@
   `DATETIME(6)` (microseconds kept) and SQLite text, both holding UTC without an offset.
 - `Money`: `NUMERIC(18, 6)`, returned as `Decimal`. Six decimal places hold every fee the
   providers quote; reports round only when rendering.
+- `Fingerprint`: 16 bytes (`BLOB`, `bytea`, `VARBINARY(16)`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Numeric
+from sqlalchemy import JSON, DateTime, LargeBinary, Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -58,3 +59,13 @@ def Money() -> Numeric[Any]:
 def Payload() -> JSON:
     """A JSON document. The engine's serializer writes Decimals as exact JSON numbers."""
     return JSON(none_as_null=True)
+
+
+FINGERPRINT_BYTES = 16
+
+
+def Fingerprint() -> TypeEngine[bytes]:
+    """A 16-byte digest: `BLOB` on SQLite, `bytea` on PostgreSQL, `VARBINARY(16)` on MariaDB."""
+    from sqlalchemy.dialects.mysql import VARBINARY
+
+    return LargeBinary().with_variant(VARBINARY(FINGERPRINT_BYTES), "mysql", "mariadb")

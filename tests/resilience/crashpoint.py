@@ -6,8 +6,9 @@ With `CRASH_AFTER_WRITES=N` the process kills itself (SIGKILL: no cleanup, no ro
 `finally`) right after its Nth INSERT/UPDATE/DELETE statement has run: inside that
 statement's transaction, before the commit. `CRASH_STATEMENT=text` counts only statements
 whose SQL contains `text`, `CRASH_VALUE=value` only those with `value` among their bound
-parameters (`CRASH_STATEMENT="INSERT INTO status_changes" CRASH_VALUE=released` dies in a
-release batch, after its versions, before its commit). Without them it is plain `syncer`.
+parameters (`CRASH_STATEMENT=" status_changes " CRASH_VALUE=released` dies in a release
+batch, after its versions, before its commit; PostgreSQL's `COPY` counts as a write).
+Without them it is plain `syncer`.
 It lives in the tests on purpose: production code carries no crash hook; SQLAlchemy's engine
 events are the seam.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-_WRITES = ("INSERT", "UPDATE", "DELETE")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
 
 
 def _values(parameters: Any) -> Iterator[Any]:

@@ -66,14 +66,14 @@ PLAN = [
     Kill(
         "inside a release batch: numbers marked released, their versions not yet",
         writes=1,
-        statement="INSERT INTO phone_numbers",
+        statement="UPDATE phone_numbers",
         value="released",
         churn=True,
     ),
     Kill(
         "inside a release batch: versions written, before the commit",
         writes=1,
-        statement="INSERT INTO status_changes",
+        statement=" status_changes ",  # an INSERT, or a COPY on PostgreSQL
         value="released",
         churn=True,
     ),

@@ -35,11 +35,19 @@ from syncer.config import AccountConfig, Config, ResolvedAccount, load_config, r
 from syncer.errors import ConfigError
 from syncer.providers import ProviderClient, RetryPolicy
 from syncer.simulator import SimulatorServer, World, parse_faults
-from syncer.store import writes
 from syncer.store.engine import make_engine
+from syncer.store.history import AccountHistory
 from syncer.store.models import Base
 from syncer.sync import AccountSync, sync_accounts
 from tests.resilience.conftest import config_toml
+
+
+class AlwaysIn:
+    """A container holding every fingerprint: the release candidates are every live number."""
+
+    def __contains__(self, _item: object) -> bool:
+        return True
+
 
 ECHO_KEY = "rk_live_PLANTED_echo_7f3a9c2e41d8b6a0"
 SYNCER_SOURCE = Path(__file__).resolve().parents[2] / "syncer"
@@ -412,12 +420,12 @@ def test_user_input_reaches_sql_only_as_bound_parameters(
             client_factory=lambda a: ProviderClient(a, policy=policy),
         )
     assert results[0].ok, results[0].error
+    history = AccountHistory("ringyo", HOSTILE_ACCOUNT, 0)
+    everything = AlwaysIn()
     with engine.connect() as connection:
-        live = list(writes.live_numbers(connection, "ringyo", HOSTILE_ACCOUNT, {}))
-        scoped = list(
-            writes.live_numbers(connection, "ringyo", HOSTILE_ACCOUNT, {"country": HOSTILE_COUNTRY})
-        )
-        stored = writes.stored_numbers(connection, "ringyo", HOSTILE_ACCOUNT, [HOSTILE_COUNTRY])
+        live = history.release_candidates(connection, {}, everything)
+        scoped = history.release_candidates(connection, {"country": HOSTILE_COUNTRY}, everything)
+        stored = history.stored_by_key(connection, [HOSTILE_COUNTRY], datetime.now(UTC))
     assert len(live) == world.count("ringyo-1")
     assert scoped == []
     assert stored == {}

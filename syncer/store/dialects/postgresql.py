@@ -1,0 +1,112 @@
+"""PostgreSQL: `COPY` for inserts, ids from the table's sequence, psycopg's own binding.
+
+`COPY ... FROM STDIN` moves a batch in one stream, without a statement per row or the array
+text the `unnest` form needed. SQLAlchemy does not see a `COPY`, so its
+`after_cursor_execute` event is fired by hand (what observes writes, such as the crash
+tests' injector, sees it like any statement). Aware datetimes, Decimals, booleans and bytes
+are bound by psycopg as they are. Secondary indexes may be built after a first load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Connection
+
+name = "postgresql"
+_ROWS_PER_STATEMENT = 500
+defers_indexes = True
+
+# Accounts write concurrently (`parallel_accounts`).
+# psycopg binds aware datetimes and Decimals as they are.
+binds_python_values = True
+max_writers: int | None = None
+
+
+def placeholder() -> str:
+    return "%s"
+
+
+def time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")
+    return value
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    return value
+
+
+def insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if not rows:
+        return
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        if connection.dispatch.after_cursor_execute:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, statement, rows, None, True
+            )
+
+
+def overwrite(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    updated: Sequence[str],
+) -> None:
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column): one
+    `INSERT ... ON CONFLICT (id) DO UPDATE` per few hundred rows."""
+    if not rows:
+        return
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(chunk))} "
+            f"ON CONFLICT (id) DO UPDATE SET {assignments}",
+            tuple(chain.from_iterable(chunk)),
+        )
+
+
+def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
+    """End the open version of each number id at its time (one pipelined `executemany`)."""
+    if pairs:
+        connection.exec_driver_sql(
+            "UPDATE phone_number_versions SET valid_to = %s "
+            "WHERE number_id = %s AND valid_to IS NULL",
+            [(at, number_id) for number_id, at in pairs],
+        )
+
+
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    if count == 0:
+        return []
+    result = connection.exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+        (count,),
+    )
+    return [row[0] for row in result]
+
+
+def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(sql, rows)
+
+
+def after_load(connection: Connection, tables: Sequence[str]) -> None:
+    """`ANALYZE` the loaded tables: until autovacuum gets to them, the planner would plan
+    the next run's statements for the empty tables it last saw."""
+    connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")

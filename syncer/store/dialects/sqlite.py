@@ -1,0 +1,123 @@
+"""SQLite: rows bound as SQLAlchemy binds them, inserted many rows per statement.
+
+pysqlite releases the GIL around every `sqlite3_step`, and `executemany` steps once per row:
+while another thread (the page fetcher) runs Python, each row then waits to get the GIL back.
+One `INSERT ... VALUES (...), (...), ...` of a few hundred rows steps once for all of them.
+Ids are assigned up front (`MAX(id) + 1 ...`), safe because a write transaction holds
+SQLite's only write lock. Secondary indexes may be built after a first load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Connection
+
+name = "sqlite"
+defers_indexes = True
+_MAX_VARIABLES = 32_766  # SQLite's limit on parameters per statement since 3.32
+_ROWS_PER_STATEMENT = 500
+
+# One write lock for the whole file: accounts are synced one at a time.
+binds_python_values = False
+max_writers: int | None = 1
+
+
+def placeholder() -> str:
+    return "?"
+
+
+def time(value: datetime | None) -> str | None:
+    """An aware time as `UTCDateTime` stores it on SQLite: UTC `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - the fastest way
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+def money(value: Decimal | None) -> float | None:
+    """What SQLAlchemy binds for `NUMERIC` on SQLite (the column keeps a number)."""
+    return None if value is None else float(value)
+
+
+def insert(
+    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    _insert_many(connection, table, columns, rows, "")
+
+
+def overwrite(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    updated: Sequence[str],
+) -> None:
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column)."""
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
+    _insert_many(connection, table, columns, rows, f" ON CONFLICT (id) DO UPDATE SET {assignments}")
+
+
+def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
+    """End the open version of each number id at its time: one statement per time."""
+    by_time: dict[Any, list[int]] = {}
+    for number_id, at in pairs:
+        by_time.setdefault(at, []).append(number_id)
+    for at, ids in by_time.items():
+        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+            chunk = ids[start : start + _ROWS_PER_STATEMENT]
+            connection.exec_driver_sql(
+                "UPDATE phone_number_versions SET valid_to = ? WHERE number_id IN "
+                f"({', '.join('?' * len(chunk))}) AND valid_to IS NULL",
+                (at, *chunk),
+            )
+
+
+def _insert_many(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    suffix: str,
+) -> None:
+    if not rows:
+        return
+    width = len(columns)
+    per_statement = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join("?" * width) + ")"
+    full = head + ", ".join([one] * per_statement) + suffix
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = full if len(chunk) == per_statement else head + ", ".join([one] * len(chunk)) + suffix
+        connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+
+
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    start = connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {table}").scalar()
+    first = int(start or 0) + 1
+    return list(range(first, first + count))
+
+
+def execute_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(sql, rows)
+
+
+def after_load(connection: Connection, tables: Sequence[str]) -> None:
+    """Nothing: SQLite's planner uses the indexes without statistics."""
