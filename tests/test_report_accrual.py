@@ -327,3 +327,99 @@ def test_as_of_reproduces_the_report_as_it_stood(engine: Engine) -> None:
     assert month(then, "2026-10").accrued == F("2.00") * 17 / 31 + F("1.00")  # 3rd to 20th
     # and today the second number's setup fee is October's, though syncer saw it later
     assert month(accrual(engine, start="2026-10", end="2026-10"), "2026-10").setup_fees == F(5)
+
+
+def test_a_number_held_for_years_accrues_its_fee_every_month(engine: Engine) -> None:
+    """One version held for six years: every month (February of a leap year too) accrues
+    exactly the fee and counts the number, across more months than one bit mask holds."""
+    history = History(engine)
+    history.tryvox(items=[vox(1, fee="2.90")])
+    history.sync_at(utc(2021, 3, 14, 15, 9, 26))
+    now = utc(2027, 3, 1)
+    report = accrual(engine, now=now, start="2021-03", end="2027-02")
+    assert len(report.rows) == 72  # more than 62 months: the counts come in two masks
+    held = 18 * 86400 - (15 * 3600 + 9 * 60 + 26)  # seconds from 14 March 15:09:26 to April
+    assert month(report, "2021-03").accrued == F("2.90") * held / (31 * 86400)
+    assert all(row.accrued == F("2.90") for row in report.rows[1:])
+    assert all(row.numbers == 1 for row in report.rows)
+    assert all(row.delta is not None and row.delta.total == 0 for row in report.rows[2:])
+    assert month(report, "2024-02").accrued == F("2.90")  # 29 days, all of it
+
+
+def test_leap_february_is_29_days_long(engine: Engine) -> None:
+    history = History(engine)
+    number = vox(1, fee="2.90")
+    history.tryvox(items=[number])
+    history.sync_at(utc(2028, 2, 15))  # February 2028 has 29 days: 14 held, 15 before
+    number["monthly_fee"] = "5.80"
+    history.sync_at(utc(2028, 2, 29))  # its last day at the new fee
+    report = accrual(engine, now=utc(2028, 4, 1), start="2028-02", end="2028-03")
+    february, march = month(report, "2028-02"), month(report, "2028-03")
+    assert february.accrued == F("2.90") * 14 / 29 + F("5.80") * 1 / 29 == F("1.60")
+    assert march.accrued == F("5.80")
+    assert parts(february) == {
+        "numbers_added": F("2.90") * 15 / 29,  # seen on the 15th: 15 of 29 days
+        "price_changes": (F("5.80") - F("2.90")) * 1 / 29,
+    }
+
+
+def test_changes_at_exactly_midnight_belong_to_the_month_they_open(engine: Engine) -> None:
+    """A version that ends at 00:00 on the 1st is not held in that month at all; the one
+    that starts then is held all of it."""
+    history = History(engine)
+    number = vox(1, status="active", fee="3.10")
+    account = history.tryvox(items=[number, vox(2, status="pending", fee="4.00")])
+    history.sync_at(utc(2026, 9, 20))
+    number["status"] = "pending"  # not billable from 1 October 00:00
+    account.items[1]["status"] = "active"  # billable from 1 October 00:00
+    history.sync_at(utc(2026, 10, 1))
+    account.items.remove(number)  # released at 1 November 00:00
+    history.sync_at(utc(2026, 11, 1))
+
+    report = accrual(engine, start="2026-09", end="2026-11")
+    september, october, november = (month(report, m) for m in ("2026-09", "2026-10", "2026-11"))
+    assert (september.accrued, september.numbers) == (F("3.10") * 11 / 30, 1)
+    assert (october.accrued, october.numbers) == (F("4.00"), 1)  # only the second
+    assert (november.accrued, november.numbers) == (F("4.00"), 1)
+    assert parts(october) == {
+        "status_changes": F("4.00") - F("3.10"),  # both at 00:00: all of October
+        "numbers_added": F("3.10") * 19 / 30,  # the rest of September's first sighting
+    }
+    assert parts(november) == {}  # the release of a number not billable any more
+
+
+def test_numbers_are_counted_once_a_month_and_once_per_currency(engine: Engine) -> None:
+    history = History(engine)
+    number = vox(1, status="active", fee="1.00")
+    history.tryvox(items=[number])
+    history.sync_at(utc(2026, 10, 1))
+    for day, status in [(5, "pending"), (9, "active"), (14, "pending"), (20, "active")]:
+        number["status"] = status
+        history.sync_at(utc(2026, 10, day))
+    number["currency"] = "EUR"  # re-priced in another currency on 25 October
+    history.sync_at(utc(2026, 10, 25))
+
+    report = accrual(engine, start="2026-10", end="2026-11")
+    usd, eur = month(report, "2026-10", "USD"), month(report, "2026-10", "EUR")
+    assert usd.numbers == 1  # billable three times in October, one number
+    assert usd.accrued == F("1.00") * (4 + 5 + 5) / 31
+    assert (eur.numbers, eur.accrued) == (1, F("1.00") * 7 / 31)
+    assert month(report, "2026-11", "USD").numbers == 0
+    assert month(report, "2026-11", "EUR").numbers == 1
+
+
+def test_setup_fee_once_per_rental_even_if_the_provider_goes_back_and_forth(
+    engine: Engine,
+) -> None:
+    """The setup fee counts from the first version that carries a creation time: a number
+    re-rented (a new creation time) pays again; a creation time seen before does not."""
+    history = History(engine)
+    number = vox(1, fee="1.00", setup="5.00", created="2026-10-02T00:00:00Z")
+    history.tryvox(items=[number])
+    history.sync_at(utc(2026, 10, 3))
+    number["created_at"] = "2026-10-10T00:00:00Z"  # re-rented: a new rental
+    history.sync_at(utc(2026, 10, 11))
+    number["created_at"] = "2026-10-02T00:00:00Z"  # the provider reports the first again
+    history.sync_at(utc(2026, 10, 12))
+    report = accrual(engine, start="2026-10", end="2026-10")
+    assert month(report, "2026-10").setup_fees == F("10.00")

@@ -41,9 +41,10 @@ delta, to the last digit (rational arithmetic; nothing is rounded before renderi
 - `not_yet_accrued`: the current month is accrued only up to now; its rest, at the current
   rate, is a change of minus that rate at now (zero for every past month).
 
-Everything is aggregated by the database (`accrual_queries`: sums of held microseconds per
-fee, counts of rate changes per kind); `attribution` turns the few resulting groups into
-exact money; this module holds the request, the report and its views.
+Everything is aggregated by the database (`accrual_queries`: the rate changes per kind and
+month, the numbers at each rate when the window starts, the numbers per month, the setup
+fees); `attribution` turns the few resulting groups into exact money; this module holds the
+request, the report and its views.
 """
 
 from __future__ import annotations

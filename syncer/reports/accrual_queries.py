@@ -1,52 +1,76 @@
 """What the database aggregates for `report accrual` (see `syncer.reports.accrual`).
 
-Five GROUP BY queries over the months of the report (a derived table of bound UTC
-boundaries, `periods_table`), each returning a handful of rows however many versions there
-are:
+Three GROUP BY queries, each one pass over the versions it needs (one of them a join of
+two such passes), each returning a few thousand rows at most however many versions there
+are. Every row is put in its month by a `CASE` over the months' bound UTC boundaries
+(`period_start`, `period_index`), never by a join with a table of months, so a version is
+read once however many months it spans:
 
-- `held`: microseconds held in a billable status, per month, provider, currency and fee;
-- `counted`: distinct numbers held in a billable status (and the unpriced ones), per month
-  and currency;
-- `changes`: the version starts that change a number's rate, per month and kind of change
-  (what it was before and after), with how many and how far into the month, in total;
+- `changes`: the version starts in the window that change a number's rate, joined to the
+  version before them, per month and kind of change (what it was before and after), with
+  how many and how far into the month, in total;
+- `numbers_by_month`: per number and currency, the months in which it was held in a
+  billable status (and unpriced), as a bit mask OR-ed over its versions, then how many
+  numbers have each mask; and from the same pass, the numbers per rate (provider,
+  currency, fee) just before the window;
 - `setups`: setup fees per month of `provider_created_at`, once per number and rental, in
-  the months syncer mirrored the number's account (see `setups`);
-- `rate_at`: the numbers per fee in a billable status just before an instant (the rate the
-  current month would go on at).
+  the months syncer mirrored the number's account (see `setups`).
+
+The time held per month and rate is not summed version by version: a number's versions
+follow one another without gaps, so the numbers at a rate change only at the starts in
+`changes`, and from the numbers at each rate when the window starts, the time held follows
+by arithmetic (`held`), as does the rate the current month goes on at (`levels_after`).
 
 Durations are exact integer microseconds (`micros_sum`) and money exact (`money_sum`) on
-every dialect; the arithmetic on them is `syncer.reports.attribution`'s.
+every dialect; the arithmetic on them is `syncer.reports.attribution`'s. On PostgreSQL the
+queries run with `room_to_aggregate`'s settings.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
+    BigInteger,
     Connection,
     Table,
     and_,
     case,
     func,
+    literal,
     not_,
     or_,
     select,
 )
-from sqlalchemy.sql import Join, Subquery
+from sqlalchemy.sql import Join, Select
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from syncer.records import RELEASED
 from syncer.reports.periods import Period
-from syncer.reports.sql import micros_sum, money_sum, periods_table, read_int, read_money
+from syncer.reports.sql import (
+    bit_or,
+    micros_sum,
+    money_sum,
+    period_end,
+    period_index,
+    period_start,
+    read_int,
+    read_money,
+    room_to_aggregate,
+)
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
 
 numbers = cast(Table, PhoneNumber.__table__)
 versions = cast(Table, PhoneNumberVersion.__table__)
 Currency = str | None
+
+# Months per bit mask in `counted`: bits 0..61 of a signed 64-bit integer, so that
+# (1 << (last + 1)) - (1 << first) never overflows.
+MASK_MONTHS = 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,111 +142,178 @@ def gather(
     past = [Period(p.label, p.start, min(p.end, now)) for p in periods if p.start < now]
     if not past:
         return Gathered([], [], [], [], [])
-    window = Window(periods_table(past), past[0].start, past[-1].end)
+    room_to_aggregate(connection)
+    counted, before = numbers_by_month(connection, past, billable)
+    found = changes(connection, past, billable)
     gathered = Gathered(
-        held=held(connection, window, billable),
-        counted=counted(connection, window, billable),
-        changes=changes(connection, window, billable),
-        setups=setups(connection, window, now),
+        held=held(before, found, past),
+        counted=counted,
+        changes=found,
+        setups=setups(connection, past, now),
         rate_at_now=[],
     )
-    if periods[0].start <= now < periods[-1].end:
-        gathered.rate_at_now = rate_at(connection, now, billable)
+    if periods[0].start <= now < periods[-1].end:  # the window ends now: what runs on
+        gathered.rate_at_now = levels_after(before, found)
     return gathered
 
 
-@dataclass(frozen=True)
-class Window:
-    """The months of a report as a derived table, and the span they cover together (the
-    span is repeated as plain conditions, so the database can narrow the versions first)."""
+def with_previous(before: NamedFromClause, *, ending_in: tuple[datetime, datetime]) -> Join:
+    """Versions with their number and the version just before them (`before`, if any).
 
-    table: Subquery
-    start: datetime
-    end: datetime
-
-
-def overlapping(window: Window) -> ColumnElement[bool]:
-    """A version in force at some time of a month of the window."""
-    v, table = versions.c, window.table
-    return and_(
-        v.valid_from < table.c.end_at,
-        or_(v.valid_to.is_(None), v.valid_to > table.c.start_at),
-    )
-
-
-def in_window(window: Window) -> list[ColumnElement[bool]]:
-    v = versions.c
-    return [v.valid_from < window.end, or_(v.valid_to.is_(None), v.valid_to > window.start)]
-
-
-def with_previous(before: NamedFromClause) -> Join:
-    """Versions with their number and the version just before them (`before`, if any)."""
+    The version before ends where the later one starts, so when the later ones start in
+    `ending_in`, so do the ones before end: said again here, the database narrows that side
+    before joining."""
+    start, end = ending_in
     return versions.join(numbers, numbers.c.id == versions.c.number_id).outerjoin(
         before,
         and_(
             before.c.number_id == versions.c.number_id,
             before.c.valid_to == versions.c.valid_from,
+            before.c.valid_to >= start,
+            before.c.valid_to < end,
         ),
     )
 
 
-def held(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Held]:
-    """Microseconds held in a billable status, per month, provider, currency and fee."""
-    v, table = versions.c, window.table
-    start = case((v.valid_from > table.c.start_at, v.valid_from), else_=table.c.start_at)
-    end = case(
-        (v.valid_to.is_(None), table.c.end_at),
-        (v.valid_to < table.c.end_at, v.valid_to),
-        else_=table.c.end_at,
-    )
-    group = [table.c.idx, numbers.c.provider, v.currency, v.monthly_fee]
-    query = (
-        select(*group, micros_sum(start, end).label("micros"))
-        .select_from(
-            versions.join(numbers, numbers.c.id == versions.c.number_id).join(
-                table, overlapping(window)
-            )
+def month_indexes(periods: list[Period]) -> dict[datetime, int]:
+    return {period.start: index for index, period in enumerate(periods)}
+
+
+Rate = tuple[str, Currency, Decimal | None]  # provider, currency, fee
+
+
+def _steps(change: Change) -> list[tuple[Rate, int]]:
+    """What a rate change does to the numbers at each rate: one leaves the rate before (if
+    it was billable), one joins the rate after (if billable)."""
+    steps = []
+    if change.billable_before:
+        steps.append(((change.provider, change.currency_before, change.fee_before), -1))
+    if change.billable_after:
+        steps.append(((change.provider, change.currency_after, change.fee_after), 1))
+    return steps
+
+
+def held(start: list[Level], found: list[Change], periods: list[Period]) -> list[Held]:
+    """Microseconds held per month, provider, currency and fee.
+
+    The versions of a number follow one another without gaps (each one's `valid_to` is the
+    next one's `valid_from`), so the numbers at a rate change only where a version starts,
+    and every such start in the window is in `found` (the starts that change no rate cancel
+    out and are left out there). So the time held at a rate in a month is the numbers at
+    that rate when the month starts times its length, plus, for each change in the month,
+    its step times the rest of the month after it.
+    """
+    numbers_at: dict[Rate, int] = defaultdict(int)
+    for level in start:
+        numbers_at[level.provider, level.currency, level.fee] += level.numbers
+    by_month: dict[int, list[Change]] = defaultdict(list)
+    for change in found:
+        by_month[change.month].append(change)
+    totals: dict[tuple[int, Rate], int] = defaultdict(int)
+    for month, period in enumerate(periods):
+        length = period.micros
+        for rate, count in numbers_at.items():
+            totals[month, rate] += count * length
+        for change in by_month[month]:
+            rest = change.changes * length - change.elapsed
+            for rate, step in _steps(change):
+                totals[month, rate] += step * rest
+                numbers_at[rate] += step * change.changes
+    return [Held(month, *rate, micros) for (month, rate), micros in totals.items() if micros]
+
+
+def levels_after(start: list[Level], found: list[Change]) -> list[Level]:
+    """The numbers per rate at the end of the window: those at its start, moved by every
+    change in it."""
+    numbers_at: dict[Rate, int] = defaultdict(int)
+    for level in start:
+        numbers_at[level.provider, level.currency, level.fee] += level.numbers
+    for change in found:
+        for rate, step in _steps(change):
+            numbers_at[rate] += step * change.changes
+    return [Level(*rate, count) for rate, count in numbers_at.items() if count]
+
+
+def numbers_by_month(
+    connection: Connection, periods: list[Period], billable: tuple[str, ...]
+) -> tuple[list[Counted], list[Level]]:
+    """Distinct numbers held in a billable status, and the unpriced ones, per month and
+    currency: the months of each number as a bit mask (one query per `MASK_MONTHS` months).
+    And, from the same pass, the numbers per rate just before the window starts."""
+    totals: dict[tuple[int, Currency], list[int]] = defaultdict(lambda: [0, 0])
+    at_start: dict[Rate, int] = defaultdict(int)
+    for offset in range(0, len(periods), MASK_MONTHS):
+        chunk = periods[offset : offset + MASK_MONTHS]
+        for row in connection.execute(_masks(chunk, billable)):
+            count = int(row.numbers)
+            for bit in _bits(int(row.mask)):
+                totals[offset + bit, row.currency][0] += count
+            for bit in _bits(int(row.unpriced_mask)):
+                totals[offset + bit, row.currency][1] += count
+            if offset == 0 and row.at_start:
+                at_start[row.provider, row.currency, row.fee_at_start] += count
+    counted = [
+        Counted(month, currency, numbers, unpriced)
+        for (month, currency), (numbers, unpriced) in totals.items()
+    ]
+    return counted, [Level(*rate, count) for rate, count in at_start.items()]
+
+
+def _masks(periods: list[Period], billable: tuple[str, ...]) -> Select[Any]:
+    """Per number and currency: the months of `periods` it was held in a billable status (a
+    bit per month), the same for its unpriced versions, and whether it was so just before
+    the first month, at which fee; then how many numbers have each of these."""
+    v = versions.c
+    start, end = periods[0].start, periods[-1].end
+    one = literal(1, BigInteger())
+    first = period_index(v.valid_from, periods)
+    last = period_index(v.valid_to, periods, last_covered=True)
+    reaches_in = or_(v.valid_to.is_(None), v.valid_to > start)
+    months = case((reaches_in, one.op("<<")(last + 1) - one.op("<<")(first)), else_=0)
+    before_start = and_(v.valid_from < start, or_(v.valid_to.is_(None), v.valid_to >= start))
+    per_number = (
+        select(
+            v.number_id,
+            v.currency,
+            bit_or(months).label("mask"),
+            bit_or(case((v.monthly_fee.is_(None), months), else_=0)).label("unpriced_mask"),
+            func.max(case((before_start, 1), else_=0)).label("at_start"),
+            func.max(case((before_start, v.monthly_fee))).label("fee_at_start"),
         )
-        .where(versions.c.status.in_(billable), *in_window(window))
+        .where(
+            v.status.in_(billable),
+            v.valid_from < end,
+            or_(v.valid_to.is_(None), v.valid_to >= start),  # in force just before, too
+        )
+        .group_by(v.number_id, v.currency)
+        .subquery("per_number")
+    )
+    p = per_number.c
+    group = [numbers.c.provider, p.currency, p.mask, p.unpriced_mask, p.at_start, p.fee_at_start]
+    return (
+        select(*group, func.count().label("numbers"))
+        .select_from(per_number.join(numbers, numbers.c.id == p.number_id))
         .group_by(*group)
     )
-    return [
-        Held(row.idx, row.provider, row.currency, row.monthly_fee, read_int(row.micros))
-        for row in connection.execute(query)
-    ]
 
 
-def counted(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Counted]:
-    """Distinct numbers held in a billable status, and the unpriced ones, per month and currency."""
-    table = window.table
-    unpriced = case((versions.c.monthly_fee.is_(None), versions.c.number_id))
-    query = (
-        select(
-            table.c.idx,
-            versions.c.currency,
-            func.count(versions.c.number_id.distinct()).label("numbers"),
-            func.count(unpriced.distinct()).label("unpriced"),
-        )
-        .select_from(versions.join(table, overlapping(window)))
-        .where(versions.c.status.in_(billable), *in_window(window))
-        .group_by(table.c.idx, versions.c.currency)
-    )
-    return [
-        Counted(row.idx, row.currency, int(row.numbers), int(row.unpriced))
-        for row in connection.execute(query)
-    ]
+def _bits(mask: int) -> list[int]:
+    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
 
 
-def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -> list[Change]:
+def changes(
+    connection: Connection, periods: list[Period], billable: tuple[str, ...]
+) -> list[Change]:
     """Every version start in the months, grouped by what changed (see the module doc).
 
     The flags are computed in a subquery and grouped on outside, so the GROUP BY names plain
     columns on every dialect.
     """
-    before, table = versions.alias("before"), window.table
+    before = versions.alias("before")
+    start, end = periods[0].start, periods[-1].end
     flags = (
         select(
-            table.c.idx,
+            period_start(versions.c.valid_from, periods).label("month_start"),
             numbers.c.provider,
             case((or_(before.c.id.is_(None), before.c.status == RELEASED), 1), else_=0).label(
                 "appears"
@@ -234,21 +325,12 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
             case((versions.c.status.in_(billable), 1), else_=0).label("billable_after"),
             versions.c.monthly_fee.label("fee_after"),
             versions.c.currency.label("currency_after"),
-            table.c.start_at.label("month_start"),
             versions.c.valid_from.label("changed_at"),
         )
-        .select_from(
-            with_previous(before).join(
-                table,
-                and_(
-                    versions.c.valid_from >= table.c.start_at,
-                    versions.c.valid_from < table.c.end_at,
-                ),
-            )
-        )
+        .select_from(with_previous(before, ending_in=(start, end)))
         .where(
-            versions.c.valid_from >= window.start,
-            versions.c.valid_from < window.end,
+            versions.c.valid_from >= start,
+            versions.c.valid_from < end,
             or_(versions.c.status.in_(billable), before.c.status.in_(billable)),
             # most new versions change no rate (a name, an assignment): leave them out early
             not_(
@@ -262,15 +344,16 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
         )
         .subquery("flags")
     )
-    group = [c for c in flags.c if c.name not in ("month_start", "changed_at")]
+    group = [c for c in flags.c if c.name != "changed_at"]
     query = select(
         *group,
         func.count().label("changes"),
         micros_sum(flags.c.month_start, flags.c.changed_at).label("elapsed"),
     ).group_by(*group)
+    index = month_indexes(periods)
     return [
         Change(
-            row.idx,
+            index[row.month_start],
             row.provider,
             bool(row.appears),
             bool(row.released),
@@ -287,14 +370,37 @@ def changes(connection: Connection, window: Window, billable: tuple[str, ...]) -
     ]
 
 
-def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]:
-    """Setup fees by month of `provider_created_at`, once per number and creation time, of
-    the numbers syncer had seen by `now` (so a past `now` reproduces a past report).
+def setups(connection: Connection, periods: list[Period], now: datetime) -> list[Setup]:
+    """Setup fees by month of `provider_created_at`, once per number and creation time (from
+    the first version with a setup fee that carries it), of the numbers syncer had seen by
+    `now` (so a past `now` reproduces a past report).
+
+    A provider either quotes setup fees for every version of a number (TryVox) or for none
+    (Ringyo), so the versions without one are left out before they are numbered.
 
     Only months that end after the account's first sighting count: like the monthly fees,
     what came before the mirror is not reconstructed, so the month before an account's
     first sync accrues nothing and its first month's change invents no setup-fee drop."""
-    before, table = versions.alias("before"), window.table
+    v = versions.c
+    start, end = periods[0].start, periods[-1].end
+    rentals = (
+        select(
+            v.provider_created_at,
+            v.number_id,
+            v.currency,
+            v.setup_fee,
+            func.row_number()
+            .over(partition_by=[v.number_id, v.provider_created_at], order_by=v.valid_from)
+            .label("sighting"),
+        )
+        .where(
+            v.provider_created_at >= start,
+            v.provider_created_at < end,
+            v.valid_from < now,
+            v.setup_fee.is_not(None),
+        )
+        .subquery("rentals")
+    )
     mirrored = (
         select(
             numbers.c.provider,
@@ -304,23 +410,16 @@ def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]
         .group_by(numbers.c.provider, numbers.c.account)
         .subquery("mirrored")
     )
-    query = (
+    r = rentals.c
+    first_sightings = (
         select(
-            table.c.idx,
+            period_start(r.provider_created_at, periods).label("month_start"),
             numbers.c.provider,
-            versions.c.currency,
-            money_sum(versions.c.setup_fee).label("amount"),
+            r.currency,
+            r.setup_fee,
         )
         .select_from(
-            with_previous(before)
-            .join(
-                table,
-                and_(
-                    versions.c.provider_created_at >= table.c.start_at,
-                    versions.c.provider_created_at < table.c.end_at,
-                ),
-            )
-            .join(
+            rentals.join(numbers, numbers.c.id == r.number_id).join(
                 mirrored,
                 and_(
                     mirrored.c.provider == numbers.c.provider,
@@ -328,41 +427,16 @@ def setups(connection: Connection, window: Window, now: datetime) -> list[Setup]
                 ),
             )
         )
-        .where(
-            versions.c.provider_created_at >= window.start,
-            versions.c.provider_created_at < window.end,
-            table.c.end_at > mirrored.c.since,
-            versions.c.valid_from < now,
-            versions.c.setup_fee.is_not(None),
-            or_(
-                before.c.id.is_(None),
-                before.c.provider_created_at.is_distinct_from(versions.c.provider_created_at),
-            ),
-        )
-        .group_by(table.c.idx, numbers.c.provider, versions.c.currency)
+        .where(r.sighting == 1, period_end(r.provider_created_at, periods) > mirrored.c.since)
+        .subquery("first_sightings")
     )
-    setups = []
+    f = first_sightings.c
+    group = [f.month_start, f.provider, f.currency]
+    query = select(*group, money_sum(f.setup_fee).label("amount")).group_by(*group)
+    index = month_indexes(periods)
+    found = []
     for row in connection.execute(query):
         amount = read_money(row.amount, connection.dialect.name)
         if amount is not None:
-            setups.append(Setup(row.idx, row.provider, row.currency, amount))
-    return setups
-
-
-def rate_at(connection: Connection, now: datetime, billable: tuple[str, ...]) -> list[Level]:
-    """Numbers per provider, currency and fee in a billable status just before `now`."""
-    group = [numbers.c.provider, versions.c.currency, versions.c.monthly_fee]
-    query = (
-        select(*group, func.count().label("numbers"))
-        .select_from(versions.join(numbers, numbers.c.id == versions.c.number_id))
-        .where(
-            versions.c.valid_from < now,
-            or_(versions.c.valid_to.is_(None), versions.c.valid_to >= now),
-            versions.c.status.in_(billable),
-        )
-        .group_by(*group)
-    )
-    return [
-        Level(row.provider, row.currency, row.monthly_fee, int(row.numbers))
-        for row in connection.execute(query)
-    ]
+            found.append(Setup(index[row.month_start], row.provider, row.currency, amount))
+    return found

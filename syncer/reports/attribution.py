@@ -1,7 +1,7 @@
 """The exact arithmetic of `report accrual`: accrued amounts, and the attribution of each
 month's change (definitions in `syncer.reports.accrual`).
 
-The database returns sums of held microseconds per fee and counts of rate changes per kind
+The queries give microseconds held per fee and counts of rate changes per kind
 (`syncer.reports.accrual_queries`); here they become money as exact fractions:
 
 - accrued(M) = sum of fee x held / length(M), plus setup fees;
@@ -9,8 +9,9 @@ The database returns sums of held microseconds per fee and counts of rate change
   K and j x (t - start(K)) / length(K) to the change of K+1.
 
 The change of a month is accrued(M) - accrued(M-1); its parts come from the rate changes.
-`assemble` checks that they agree to the last digit, which they do whenever a number's
-versions are contiguous (as the sync writes them); if not, it logs a warning.
+`assemble` checks that they agree to the last digit (the time held is itself summed from
+the same rate changes, as a number's versions are contiguous: the check guards this
+arithmetic); if not, it logs a warning.
 """
 
 from __future__ import annotations

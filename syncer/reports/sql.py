@@ -13,8 +13,17 @@
 - `periods_table(periods)`: a derived table of calendar periods (index and bounds) built
   from bound parameters, to GROUP BY month or day in the database without any dialect's
   date functions.
+- `period_start(column, periods)`, `period_end` and `period_index`: which of a list of
+  contiguous periods a timestamp falls in, as a `CASE` over the bound boundaries: one pass
+  over the rows puts each in its period, where a join with `periods_table` would compare
+  every row with every period.
+- `bit_or(value)`: the bitwise OR of the rows, an aggregate PostgreSQL and MariaDB have
+  built in; every SQLite connection of `syncer.store.engine` has it too (a small Python
+  aggregate).
 - `to_the_second(column)`: a timestamp cut to the whole second, to order rows the way a
   table shows them (to the second), with ties broken by the next sort keys.
+- `room_to_aggregate(connection)`: on PostgreSQL, settings for this transaction that suit
+  a few large joins and aggregations (see `AGGREGATION_SETTINGS`).
 
 Reports read through `syncer.store.engine.reading`, which takes no write lock.
 """
@@ -26,10 +35,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
     Integer,
     Subquery,
+    case,
     literal,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -41,6 +55,32 @@ from syncer.reports.periods import Period
 from syncer.store.types import UTCDateTime
 
 MICRO_UNITS = 1_000_000
+# PostgreSQL settings for a report that joins and groups a whole history, set with SET LOCAL
+# (they end with the report's transaction). Measured on 1,000,000 versions with
+# benchmarks/report_accrual.py:
+# - work_mem: at the default 4 MB, joining the ~600,000 versions that start in a year to the
+#   ~600,000 that end in it spills the hash table to disk in 8 batches, and the planner
+#   sorts on disk rather than hash a GROUP BY; 64 MB keeps both in memory;
+# - parallel_tuple_cost: the planner cannot tell that such a GROUP BY yields a few thousand
+#   groups (it assumes up to one per row), so it prices handing the rows over from parallel
+#   workers too high and joins on one core; at 0.01 (default 0.1) it uses the others.
+AGGREGATION_SETTINGS = {"work_mem": "64MB", "parallel_tuple_cost": "0.01"}
+
+
+def room_to_aggregate(connection: Connection) -> None:
+    """`AGGREGATION_SETTINGS` for the rest of this transaction, on PostgreSQL (a no-op on
+    the others)."""
+    if connection.dialect.name == "postgresql":
+        for name, value in AGGREGATION_SETTINGS.items():
+            connection.exec_driver_sql(f"SET LOCAL {name} = '{value}'")
+
+
+def bit_or(value: ColumnElement[Any]) -> ColumnElement[int]:
+    """The bitwise OR of `value` over the rows of a group (on SQLite the aggregate every
+    connection of `syncer.store.engine` has)."""
+    from sqlalchemy import func
+
+    return func.bit_or(value, type_=BigInteger())
 
 
 class money_sum(FunctionElement[Any]):
@@ -129,6 +169,68 @@ def _sqlite_micros(text: str) -> str:
         f"(CAST(strftime('%s', substr({text}, 1, 19)) AS INTEGER) * {MICRO_UNITS}"
         f" + CAST(substr({text}, 21, 6) AS INTEGER))"
     )
+
+
+def period_start(column: ColumnElement[Any], periods: Sequence[Period]) -> ColumnElement[Any]:
+    """The start of the period `column` falls in (`start <= column < end`), NULL when it is
+    in none. `periods` must be contiguous and in order; they are tested from the last, as
+    most rows of a history are recent."""
+    whens = [
+        (column >= period.start, _instant(literal(period.start, UTCDateTime())))
+        for period in reversed(periods)
+    ]
+    return type_coerce(case((column >= periods[-1].end, None), *whens, else_=None), UTCDateTime())
+
+
+def period_end(column: ColumnElement[Any], periods: Sequence[Period]) -> ColumnElement[Any]:
+    """The end of the period `column` falls in (`start <= column < end`), NULL when it is in
+    none (see `period_start`)."""
+    whens = [
+        (column >= period.start, _instant(literal(period.end, UTCDateTime())))
+        for period in reversed(periods)
+    ]
+    return type_coerce(case((column >= periods[-1].end, None), *whens, else_=None), UTCDateTime())
+
+
+def period_index(
+    column: ColumnElement[Any], periods: Sequence[Period], *, last_covered: bool = False
+) -> ColumnElement[int]:
+    """The index in `periods` (contiguous, in order) of the period `column` falls in, clipped
+    to the first and the last. With `last_covered`, `column` is the end of a span: the index
+    of the last period that span reaches into (an end at exactly a period's start does not
+    reach into it; a null end, an open span, reaches the last)."""
+    last = len(periods) - 1
+    if last_covered:
+        whens = [(column > periods[i].start, i) for i in range(last, 0, -1)]
+        return case((column.is_(None), last), *whens, else_=0)
+    whens = [(column >= periods[i].start, i) for i in range(last, 0, -1)]
+    return case(*whens, else_=0) if whens else literal(0, Integer())
+
+
+class _instant(FunctionElement[Any]):
+    """A bound instant as a value a `CASE` returns, cast to the dialect's timestamp type: a
+    `CASE` whose results are all parameters takes their type from the driver, and MariaDB's
+    binds datetimes as strings (so would PostgreSQL's literals, written into the SQL)."""
+
+    type = UTCDateTime()
+    name = "instant"
+    inherit_cache = True
+
+
+@compiles(_instant)
+def _instant_default(element: _instant, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_instant, "postgresql")
+def _instant_postgresql(element: _instant, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP WITH TIME ZONE)"
+
+
+@compiles(_instant, "mysql")
+@compiles(_instant, "mariadb")
+def _instant_mysql(element: _instant, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATETIME(6))"
 
 
 class to_the_second(FunctionElement[Any]):

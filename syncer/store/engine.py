@@ -150,8 +150,24 @@ def _check_sqlite_path(database: str | None, *, create: bool) -> None:
         )
 
 
+class _BitOr:
+    """`bit_or(x)` for SQLite, which has no bitwise aggregate (PostgreSQL and MariaDB have
+    one; the reports use it): the OR of the non-null values, NULL when there are none."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def step(self, value: int | None) -> None:
+        if value is not None:
+            self.value = value if self.value is None else self.value | value
+
+    def finalize(self) -> int | None:
+        return self.value
+
+
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, a busy timeout, foreign keys, and `BEGIN IMMEDIATE` for every transaction.
+    """WAL, a busy timeout, foreign keys, `BEGIN IMMEDIATE` for every transaction, and the
+    `bit_or` aggregate.
 
     pysqlite's own transaction handling is turned off (isolation_level None) so that the
     `begin` event can open the transaction itself: an immediate one takes the write lock up
@@ -172,6 +188,7 @@ def _configure_sqlite(engine: Engine) -> None:
                 log.debug("could not switch the SQLite database to WAL", exc_info=True)
         finally:
             cursor.close()
+        dbapi_connection.create_aggregate("bit_or", 1, _BitOr)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
