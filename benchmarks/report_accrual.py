@@ -437,7 +437,7 @@ def measure(
     backend: str, database_url: str, runs: int, folder: Path, baseline: Path | None
 ) -> list[dict[str, Any]]:
     from syncer.reports.accrual_queries import gather
-    from syncer.reports.sql import reading
+    from syncer.store.engine import reading
 
     figures = []
     engine = make_engine(database_url, pool_size=1)

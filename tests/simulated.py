@@ -6,10 +6,11 @@ faults and stats), without a socket or a server thread. Sync tests that only nee
 to list use it; `tests.fakes` is left for answers the simulator would never give (a byte-exact
 malformed page, a chosen response at a chosen request).
 
-    world = world_of(20)                                   # ringyo-1 and tryvox-1, 20 each
+    world = world_of(20)                    # ringyo-1 and tryvox-1, 20 numbers each
     providers = SimulatedProviders(world)
-    account = providers.account("tryvox-1")              # a ResolvedAccount for it
-    with providers.client(account, clock) as client: ...  # a ProviderClient on the app
+    account = providers.account("tryvox-1")  # a ResolvedAccount for it
+    with providers.client(account, clock) as client:
+        ...                                  # a ProviderClient whose requests the app answers
 
 `on_request` (a test's own synchronisation point, never an answer) is called with each
 request before the app answers it; `in_flight`/`max_in_flight` count the requests being
