@@ -13,6 +13,9 @@ from sqlalchemy import Engine, func, select, update
 
 from syncer.config import Config
 from syncer.providers import KnownFingerprints, RetryPolicy, pages, ringyo, tryvox
+from syncer.providers.base import Listing, PassPage
+from syncer.providers.keys import ringyo_id_key
+from syncer.providers.pages import RawPage
 from syncer.records import NumberRecord, Rejection
 from syncer.simulator import SimulatorServer, World, parse_faults
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
@@ -237,3 +240,64 @@ def test_known_fingerprints_are_found_once_and_compared_on_all_bits() -> None:
     known.discard(b"\xff" * 16)
     assert known.remaining() == 1
     assert known.untaken() == {b}
+
+
+def test_known_fingerprints_taken_a_page_at_a_time() -> None:
+    a, b, c, d = (bytes([n]) * 16 for n in range(1, 5))
+    known = KnownFingerprints([a, b, c, d])
+    assert known.take_all([a, b], [True, True]) == []  # every item known: all taken at once
+    assert known.remaining() == 2
+    # taken before, not known, known twice in the page (the second is a miss), not eligible
+    assert known.take_all([a, b"\x09" * 16, c, c, d], [True, True, True, True, False]) == [
+        0,
+        1,
+        3,
+        4,
+    ]
+    assert known.untaken() == {d}
+    assert known.take_all([d, d], [True, True]) == [1]
+    assert (len(known), known.remaining(), known.untaken()) == (4, 0, set())
+
+
+class _Pages:
+    """A paginator handing over fixed pages of raw items (keys read from the items)."""
+
+    prefetch = 0
+
+    def __init__(self, *pages: list[bytes]) -> None:
+        self.pages = pages
+
+    def one_pass(self) -> Any:
+        total = len({json.loads(item)["id"] for page in self.pages for item in page})
+        for raw in self.pages:
+            keys = [json.loads(item)["id"] for item in raw]
+            yield PassPage(RawPage(raw, None, keys, {}), total)
+
+
+def test_a_page_of_unchanged_items_is_taken_whole_unless_a_key_was_listed_before() -> None:
+    items = [dumps(ringyo_item(n)) for n in range(4)]
+    again = dumps(ringyo_item(1, status="suspended"))  # another item with a key listed before
+    fingerprints = ringyo.RingyoMapper(SCHEDULE).fingerprints
+    known = KnownFingerprints(fingerprints([*items, again]))
+    listing = Listing(
+        "acct",
+        _Pages(items[:2], [items[2], again], items[3:]),
+        ringyo.RingyoMapper(SCHEDULE),
+        FakeClock(),
+        key_rule=ringyo_id_key,
+        per_page=2,
+        known=known,
+    )
+    listed = list(listing.pages())
+    assert (
+        [page.unchanged for page in listed]
+        == [
+            fingerprints(items[:2]),
+            fingerprints([items[2]]),  # the repeat is dropped, as on the item-by-item path
+            fingerprints(items[3:]),
+        ]
+    )
+    assert all(not page.records and not page.rejections for page in listed)
+    assert listing.keys_seen == 4
+    assert listing.outcome.complete
+    assert known.untaken() == set()

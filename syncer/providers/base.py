@@ -259,6 +259,15 @@ class Listing:
         mapped, fingerprints = self._map(raw_page)
         seen, pass_seen = self._seen, self._pass_seen
         first_pass = self._pass == 1
+        if first_pass and raw_page.raw is not None and mapped.count(None) == len(mapped):
+            # Every item unchanged (the common case): when their keys are new to the
+            # listing and distinct, the loop below would take each of them as it is.
+            keys = set(raw_page.keys)
+            if len(keys) == len(mapped) and seen.isdisjoint(keys):
+                seen.update(keys)
+                self._pass_items += len(keys)
+                self._check_progress(len(keys))
+                return Page([], [], received_at, raw_page.size, fingerprints)
         records: list[NumberRecord] = []
         rejections: list[Rejection] = []
         unchanged: list[bytes] = []
