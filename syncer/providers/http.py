@@ -163,6 +163,7 @@ class ApiClient:
         register_secrets([key])
         self._key_bytes = key.encode()
         self._observer = observer
+        self._urls: dict[str, str] = {}
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -245,7 +246,10 @@ class ApiClient:
 
     def url_of(self, path: str) -> str:
         """The URL of `path` as failures name it: scheme, host, port and path only."""
-        return describe_url(self._client.build_request("GET", path).url)
+        url = self._urls.get(path)
+        if url is None:  # built once per path: building a request costs more than a page's map
+            url = self._urls[path] = describe_url(self._client.build_request("GET", path).url)
+        return url
 
     # -- one attempt -------------------------------------------------------------------------
 
