@@ -3,8 +3,8 @@
 A complete listing proves a number is gone, but an emptied or truncated listing, another
 account's key pasted in, or a provider that re-keyed every number would "prove" that nearly
 everything is gone. So one run may release at most `max_release_fraction` of the numbers the
-account held *before the run* (`held_before_the_run`, counted before its first page is
-written):
+account held *before the run* (`state_before_the_run`, counted before its first page is
+written, in the run's one read of the account's rows):
 
 - numbers the run itself creates are not counted: a listing of entirely different numbers
   creates as many as it misses, and must not make the missing ones look like a small share;
@@ -37,10 +37,15 @@ class HeldBefore:
     confirmed_by: datetime | None
 
 
-def held_before_the_run(
-    connection: Connection, *, provider: str, account: str, scope: dict[str, str]
-) -> HeldBefore:
-    """What the account holds now, before the run writes anything (see the module doc)."""
-    confirmed_by = writes.last_success_finished(connection, provider, account)
-    count = history.count_live(connection, provider, account, scope, confirmed_by)
-    return HeldBefore(count, confirmed_by)
+def state_before_the_run(
+    connection: Connection,
+    account: history.AccountHistory,
+    *,
+    scope: dict[str, str],
+    stale_before: datetime,
+) -> tuple[history.AccountState, HeldBefore]:
+    """The account's stored state (`AccountHistory.read_state`) and what it holds now (see
+    the module doc), in one read of its rows, before the run writes anything."""
+    confirmed_by = writes.last_success_finished(connection, account.provider, account.account)
+    state = account.read_state(connection, stale_before, scope=scope, confirmed_by=confirmed_by)
+    return state, HeldBefore(state.held, confirmed_by)

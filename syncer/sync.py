@@ -5,7 +5,7 @@ The decisions are `syncer.decide`'s (pure); the rows are `syncer.store.history`'
 own row is the ledger's (`syncer.store.writes`). A run:
 
 1. reads the account's stored state once: its live numbers' fingerprints (what the provider
-   last sent for each) and counts;
+   last sent for each) and counts, among them what the mass-release guard weighs;
 2. lists the account: an item whose fingerprint is stored is unchanged and is not even
    validated; the rest become records (or rejections);
 3. writes the pages a few at a time: each batch is one transaction that looks up its
@@ -54,7 +54,7 @@ from syncer.errors import (
 )
 from syncer.outcomes import RunOutcome, RunStatus, run_outcome, status_label
 from syncer.providers import KnownFingerprints, Listing, Page, ProviderClient, RetryPolicy
-from syncer.release_guard import HeldBefore, held_before_the_run
+from syncer.release_guard import HeldBefore, state_before_the_run
 from syncer.secrets import scrub
 from syncer.store import writes
 from syncer.store.dialects import for_connection
@@ -255,20 +255,17 @@ class AccountSync:
             self.name, self.provider, RunStatus.FAILED, self.counts, self.run_id, started_at=started
         )
         try:
-            self.state = lock.read(
-                partial(self.history.read_state, stale_before=self.clock.now() - LAST_SEEN_REFRESH)
-            )
-            known = KnownFingerprints.from_bytes(self.state.fingerprints)
-            self.state.fingerprints = bytearray()
-            listing = self.client.listing(known=known)
-            held_before = lock.read(
+            listing = self.client.listing()  # nothing is fetched before `pages()`
+            self.state, held_before = lock.read(
                 partial(
-                    held_before_the_run,
-                    provider=self.provider,
-                    account=self.name,
+                    state_before_the_run,
+                    account=self.history,
                     scope=listing.release_scope,
+                    stale_before=self.clock.now() - LAST_SEEN_REFRESH,
                 )
             )
+            listing.known = KnownFingerprints.from_bytes(self.state.fingerprints)
+            self.state.fingerprints = bytearray()
             self._write_pages(lock, listing)
             result.complete = listing.outcome.complete
             result.end(*self._conclude(lock, listing, held_before))

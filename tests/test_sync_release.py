@@ -8,15 +8,18 @@ same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, func, select
 
 from syncer.config import Config, ResolvedAccount
 from syncer.providers import ProviderClient, RetryPolicy
+from syncer.release_guard import state_before_the_run
 from syncer.simulator import World, parse_faults
+from syncer.store.history import AccountHistory
 from syncer.store.models import PhoneNumber, SyncRun
 from syncer.sync import AccountResult, AccountSync, SyncOptions
 from tests.conftest import FakeClock
@@ -197,3 +200,55 @@ def test_comeback_after_release(engine: Engine, clock: FakeClock, stored: Stored
     assert (result.counts.updated, result.counts.released) == (1, 0)
     assert statuses(engine)[gone.e164] == gone.status
     assert_history_invariants(engine)
+
+
+def test_the_state_read_counts_what_the_guard_weighs(engine: Engine, stored: Stored) -> None:
+    """The one read of the account's rows at the start of a run counts the numbers the
+    mass-release guard weighs: live, within the listing's scope, first seen by the end of the
+    last successful run (every live one without it); the count a query of exactly those rows
+    gives."""
+    numbers = cast(Table, PhoneNumber.__table__)
+    with engine.begin() as connection:
+        ids = list(connection.execute(select(numbers.c.id).order_by(numbers.c.id)).scalars())
+        first = min(connection.execute(select(numbers.c.first_seen_at)).scalars())
+        later = first + timedelta(hours=1)
+        connection.execute(
+            numbers.update().where(numbers.c.id.in_(ids[:30])).values(first_seen_at=later)
+        )
+        connection.execute(
+            numbers.update().where(numbers.c.id.in_(ids[20:50])).values(released_at=later)
+        )
+        connection.execute(
+            numbers.update()
+            .where(numbers.c.id.in_(ids[60:70]))
+            .values(first_seen_at=later + timedelta(hours=1))
+        )
+        connection.execute(numbers.update().where(numbers.c.id.in_(ids[::3])).values(country="ZZ"))
+    history = AccountHistory("tryvox", "vox-main", 0)
+
+    def held(scope: dict[str, str], confirmed_by: datetime | None) -> int:
+        query = select(func.count()).where(
+            numbers.c.provider == "tryvox",
+            numbers.c.account == "vox-main",
+            numbers.c.released_at.is_(None),
+            *(numbers.c[column] == value for column, value in scope.items()),
+        )
+        if confirmed_by is not None:
+            query = query.where(numbers.c.first_seen_at <= confirmed_by)
+        with engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    counts = set()
+    for scope in ({}, {"country": "ZZ"}):
+        for confirmed_by in (None, first, later):
+            with engine.connect() as connection:
+                state = history.read_state(connection, later, scope, confirmed_by)
+            assert (state.held, state.live, state.stored) == (held(scope, confirmed_by), 220, 250)
+            counts.add(state.held)
+        with engine.connect() as connection:
+            state, before = state_before_the_run(
+                connection, history, scope=scope, stale_before=later
+            )
+        assert before.confirmed_by is not None  # the end of the one successful run
+        assert before.count == state.held == held(scope, before.confirmed_by)
+    assert len(counts) == 6  # each case counts something else

@@ -5,7 +5,8 @@ The sync engine decides (`syncer.decide`); this module only reads what a decisio
 writes what it planned:
 
 - `read_state`: at the start of a run, in one read of the account's rows, how many numbers
-  are live and their stored fingerprints (the listing compares every item against them);
+  are live, how many the mass-release guard counts as held, and their stored fingerprints
+  (the listing compares every item against them);
 - `stored_by_key`: the stored numbers behind the records that need comparing (new or changed
   items), one query per batch of keys;
 - `write`: the plans of several pages in one transaction: rows built as driver tuples with
@@ -95,7 +96,9 @@ class AccountState:
     listing, then dropped here);
     `stale`: the fingerprints of live numbers whose `last_seen_at` is due for a refresh, with
     their ids; `live`: numbers not released; `stored`: every number, released or not;
-    `unfingerprinted`: live numbers without a fingerprint (not seen since fingerprints exist).
+    `unfingerprinted`: live numbers without a fingerprint (not seen since fingerprints exist);
+    `held`: live numbers within the release scope first seen by the moment `read_state` was
+    given (every live one in scope without it), for the mass-release guard.
     """
 
     fingerprints: bytearray = field(default_factory=bytearray)
@@ -103,6 +106,7 @@ class AccountState:
     live: int = 0
     stored: int = 0
     unfingerprinted: int = 0
+    held: int = 0
 
 
 class AccountHistory:
@@ -115,24 +119,42 @@ class AccountHistory:
 
     # -- reads --------------------------------------------------------------------------
 
-    def read_state(self, connection: Connection, stale_before: datetime) -> AccountState:
+    def read_state(
+        self,
+        connection: Connection,
+        stale_before: datetime,
+        scope: dict[str, str] | None = None,
+        confirmed_by: datetime | None = None,
+    ) -> AccountState:
         """The account's counts, stale numbers and fingerprints (see `AccountState`), in one
-        read of its rows."""
+        read of its rows; `held` counts the live numbers within `scope` first seen by
+        `confirmed_by` (every live one in scope without it)."""
         dialect = for_connection(connection)
         mark = dialect.placeholder()
+        scope = scope or {}
+        in_scope = "".join(f" AND {column} = {mark}" for column in scope)
+        confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
         rows = connection.exec_driver_sql(
-            f"SELECT fingerprint, released_at IS NULL, last_seen_at <= {mark}, id "
+            f"SELECT fingerprint, released_at IS NULL, last_seen_at <= {mark}, id, "
+            f"CASE WHEN released_at IS NULL{in_scope} AND {confirmed_sql} THEN 1 ELSE 0 END "
             f"FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
-            (dialect.time(stale_before), self.provider, self.account),
+            (
+                dialect.time(stale_before),
+                *scope.values(),
+                *confirmed,
+                self.provider,
+                self.account,
+            ),
             execution_options=STREAMED,
         )
         state = AccountState()
         fingerprints, stale = state.fingerprints, state.stale
-        stored = fingerprinted = 0
-        for fingerprint, live, is_stale, number_id in rows:
+        stored = fingerprinted = held = 0
+        for fingerprint, live, is_stale, number_id, is_held in rows:
             stored += 1
             if not live:
                 continue
+            held += is_held
             if fingerprint is None:
                 state.unfingerprinted += 1
                 continue
@@ -141,6 +163,7 @@ class AccountHistory:
             if is_stale:
                 stale[bytes(fingerprint)] = number_id
         state.stored = stored
+        state.held = held
         state.live = fingerprinted + state.unfingerprinted
         return state
 
@@ -422,27 +445,6 @@ def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
-
-
-def count_live(
-    connection: Connection,
-    provider: str,
-    account: str,
-    scope: dict[str, str],
-    confirmed_by: datetime | None = None,
-) -> int:
-    """How many of the account's numbers are live (within `scope`) and were first seen by
-    `confirmed_by` (every live one without it)."""
-    dialect = for_connection(connection)
-    mark = dialect.placeholder()
-    in_scope = "".join(f" AND {column} = {mark}" for column in scope)
-    confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
-    sql = (
-        f"SELECT COUNT(*) FROM phone_numbers WHERE provider = {mark} AND account = {mark} "
-        f"AND released_at IS NULL{in_scope} AND {confirmed_sql}"
-    )
-    params = (provider, account, *scope.values(), *confirmed)
-    return int(connection.exec_driver_sql(sql, params).scalar_one())
 
 
 def _first_seen_by(dialect: BulkDialect, moment: datetime | None) -> tuple[str, tuple[Any, ...]]:
