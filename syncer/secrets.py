@@ -41,8 +41,11 @@ DECODE_ROUNDS = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_spellings: tuple[re.Pattern[str], ...] = ()
-_base64_forms: tuple[re.Pattern[str], ...] = ()
+# The patterns of the registered keys, compiled at the first text to scrub after a key was
+# registered (compiling them takes a tenth of a second or more; a run that goes well may
+# never scrub anything): (the keys they cover, spellings, base64 forms).
+_Patterns = tuple[frozenset[str], tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]
+_compiled: _Patterns = (frozenset(), (), ())
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _B64_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-")
@@ -51,16 +54,30 @@ _JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([\\/\"]))")
 
 def register_secrets(values: Iterable[str]) -> None:
     """Values that must never leave the process, in any form (API keys)."""
-    global _spellings, _base64_forms
     new = {value for value in values if len(value) >= MIN_SECRET_LENGTH} - _secrets
     if not new:
         return
     with _lock:
         _secrets.update(new)
-        # Longest first: a key that contains another is replaced whole.
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _spellings = tuple(re.compile(_spelled(secret)) for secret in ordered)
-        _base64_forms = tuple(pattern for secret in ordered for pattern in _base64_patterns(secret))
+
+
+def _patterns() -> _Patterns:
+    """The compiled patterns of every key registered so far (keys are only ever added)."""
+    global _compiled
+    compiled = _compiled
+    if len(compiled[0]) == len(_secrets):
+        return compiled
+    with _lock:
+        secrets = frozenset(_secrets)
+        if _compiled[0] != secrets:
+            # Longest first: a key that contains another is replaced whole.
+            ordered = sorted(secrets, key=len, reverse=True)
+            _compiled = (
+                secrets,
+                tuple(re.compile(_spelled(secret)) for secret in ordered),
+                tuple(pattern for secret in ordered for pattern in _base64_patterns(secret)),
+            )
+        return _compiled
 
 
 def registered() -> frozenset[str]:
@@ -71,11 +88,12 @@ def scrub(text: str) -> str:
     """`text` with every registered key, in every form of the module doc, hidden."""
     if not text or not _secrets:
         return text
-    for pattern in _spellings:
+    covered, spellings, base64_forms = _patterns()
+    for pattern in spellings:
         text = pattern.sub(MASK, text)
-    for pattern in _base64_forms:
+    for pattern in base64_forms:
         text = _mask_base64_run(pattern, text)
-    secrets = tuple(_secrets)
+    secrets = tuple(covered)
     if any(secret in view for view in _decoded_views(text) for secret in secrets):
         return WITHHELD
     return text

@@ -244,3 +244,21 @@ def test_a_provider_error_is_stored_as_a_code_and_a_bounded_message(engine: Engi
     assert "HTTP 400 too_long): word word" in errors["long"]
     assert len(errors["long"]) < 300
     print(errors)
+
+
+def test_keys_are_compiled_when_first_needed_and_every_key_registered_is_hidden() -> None:
+    """Registering a key compiles nothing (a run that goes well may never scrub a text); the
+    first text scrubbed after it hides it in every form, and so does every later one, for
+    keys registered before and after."""
+    from syncer import secrets
+
+    first, second = "sk_lazy_one_" + os.urandom(6).hex(), "sk_lazy_two_" + os.urandom(6).hex()
+    secrets.register_secrets([first])
+    assert first not in secrets._compiled[0]
+    assert secrets.scrub(f"a {first} b") == "a *** b"
+    assert first in secrets._compiled[0]
+    secrets.register_secrets([second])
+    assert second not in secrets._compiled[0]
+    text = f"{json_escaped(second, upper=True)} / {base64.b64encode(first.encode()).decode()}"
+    assert secrets.scrub(text) == "*** / ***"
+    assert {first, second} <= secrets._compiled[0]
