@@ -83,3 +83,24 @@ def test_awkward_text_and_exact_values_round_trip(engine: Engine) -> None:
         )
     assert sorted(v.assigned_to for v in stored_versions) == sorted(AWKWARD_TEXT)
     assert {v.valid_from for v in stored_versions} == {at}
+
+
+def test_sqlite_reads_an_accounts_rows_in_id_order(sqlite_url: str) -> None:
+    """On SQLite an account's rows are found through the key index and then read by id, in
+    table order, rather than looked up one by one in key order."""
+    from syncer.store.dialects import sqlite as dialect
+    from syncer.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT fingerprint, last_seen_at FROM "
+                + dialect.account_rows("provider = ? AND account = ?"),
+                ("tryvox", "vox-main"),
+            ).all()
+    finally:
+        engine.dispose()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING INTEGER PRIMARY KEY" in details
+    assert "COVERING INDEX uq_phone_numbers_key" in details

@@ -137,7 +137,7 @@ class AccountHistory:
         rows = connection.exec_driver_sql(
             f"SELECT fingerprint, released_at IS NULL, last_seen_at <= {mark}, id, "
             f"CASE WHEN released_at IS NULL{in_scope} AND {confirmed_sql} THEN 1 ELSE 0 END "
-            f"FROM phone_numbers WHERE provider = {mark} AND account = {mark}",
+            f"FROM {dialect.account_rows(f'provider = {mark} AND account = {mark}')}",
             (
                 dialect.time(stale_before),
                 *scope.values(),
@@ -205,8 +205,9 @@ class AccountHistory:
         in_scope = "".join(f" AND {column} = {mark}" for column in scope)
         confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
         rows = connection.exec_driver_sql(
-            f"SELECT id, external_id, e164, fingerprint, {confirmed_sql} FROM phone_numbers "
-            f"WHERE provider = {mark} AND account = {mark} AND released_at IS NULL{in_scope}",
+            f"SELECT id, external_id, e164, fingerprint, {confirmed_sql} "
+            f"FROM {dialect.account_rows(f'provider = {mark} AND account = {mark}')} "
+            f"AND released_at IS NULL{in_scope}",
             (*confirmed, self.provider, self.account, *scope.values()),
             execution_options=STREAMED,
         )

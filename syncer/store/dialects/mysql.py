@@ -23,6 +23,12 @@ def placeholder() -> str:
     return "%s"
 
 
+def account_rows(where: str) -> str:
+    """`phone_numbers` and the condition `where` on its key's columns, as a query's
+    `FROM ...` (see the SQLite dialect's)."""
+    return f"phone_numbers WHERE {where}"
+
+
 def time(value: datetime | None) -> datetime | None:
     """UTC without an offset, as `UTCDateTime` stores it in a `DATETIME(6)`."""
     if value is None:

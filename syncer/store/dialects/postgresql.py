@@ -31,6 +31,12 @@ def placeholder() -> str:
     return "%s"
 
 
+def account_rows(where: str) -> str:
+    """`phone_numbers` and the condition `where` on its key's columns, as a query's
+    `FROM ...` (see the SQLite dialect's)."""
+    return f"phone_numbers WHERE {where}"
+
+
 def time(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: syncer stores only aware UTC times")

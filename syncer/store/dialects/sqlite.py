@@ -31,6 +31,14 @@ def placeholder() -> str:
     return "?"
 
 
+def account_rows(where: str) -> str:
+    """`phone_numbers` and the condition `where` on its key's columns (provider, account),
+    as a query's `FROM ...`: the ids found in the key index first, then their rows in id
+    order. Through the index alone, SQLite reads the rows in key order, a page of the table
+    for nearly every row (an account's 80,000 rows: about 2.5 times the time)."""
+    return f"phone_numbers WHERE id IN (SELECT id FROM phone_numbers WHERE {where})"
+
+
 def time(value: datetime | None) -> str | None:
     """An aware time as `UTCDateTime` stores it on SQLite: UTC `YYYY-MM-DD HH:MM:SS.ffffff`."""
     if value is None:
