@@ -7,6 +7,9 @@ one found is removed: a look-up is one hash probe, and a page whose items are al
 common case: nothing changed) is taken in two C calls (`take_all`). A sorted list searched
 with `bisect` takes about half the memory but some 15 times the time (each search a chain of
 cache misses through 200,000 scattered integers), which an unchanged re-sync pays per item.
+
+The listing takes them as its pages arrive (in the thread that fetches ahead) while the
+engine discards the ones its writes matched: every change to the set is one atomic step.
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ class KnownFingerprints:
     def take(self, fingerprint: bytes) -> bool:
         """True the first time `fingerprint` is found among these; False when it is not one
         of them, or was taken before."""
-        if fingerprint in self._untaken:
-            self._untaken.remove(fingerprint)
-            return True
-        return False
+        try:
+            self._untaken.remove(fingerprint)  # one atomic step: `discard` may run meanwhile
+        except KeyError:
+            return False
+        return True
 
     def take_all(self, fingerprints: Sequence[bytes], eligible: Sequence[bool]) -> list[int]:
         """`take` each eligible fingerprint, in order; returns the indexes of those not taken
@@ -58,10 +62,13 @@ class KnownFingerprints:
                 return []
         misses = []
         for index, fingerprint in enumerate(fingerprints):
-            if eligible[index] and fingerprint in untaken:
-                untaken.remove(fingerprint)
-            else:
-                misses.append(index)
+            if eligible[index]:
+                try:
+                    untaken.remove(fingerprint)  # atomic, as in `take`
+                    continue
+                except KeyError:
+                    pass
+            misses.append(index)
         return misses
 
     def discard(self, fingerprint: bytes) -> None:
