@@ -34,6 +34,7 @@ from syncer.clock import SYSTEM_CLOCK, Clock
 from syncer.config import AccountConfig, Config, ResolvedAccount
 from syncer.providers import ProviderClient, RetryPolicy
 from syncer.sync import AccountResult, AccountSync, SyncOptions
+from tests.conftest import FakeClock
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 500: "Internal Server Error"}
 
@@ -282,3 +283,18 @@ def sync_once(
     with ProviderClient(account, clock=clock, policy=policy) as client:
         options = SyncOptions(allow_mass_release=allow_mass_release)
         return AccountSync(engine, config or Config(), client, clock=clock, options=options).run()
+
+
+def resync_after(
+    engine: Engine, provider: str, before: Responder, after: Responder
+) -> AccountResult:
+    """Sync an account of `provider` once against `before` (which must succeed), then, an hour
+    later, against `after`; the second run's `AccountResult`."""
+    clock = FakeClock()
+    with HostileProvider(before) as server:
+        account = account_for(server.url, provider)
+        first = sync_once(engine, account, clock=clock)
+        assert first.ok, first.error
+        clock.advance(3600)
+        server.respond = after
+        return sync_once(engine, account, clock=clock)

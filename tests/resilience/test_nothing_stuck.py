@@ -22,6 +22,7 @@ from tests.invariants import assert_history_invariants
 from tests.resilience.hostile import (
     HostileProvider,
     account_for,
+    resync_after,
     ringyo_listing,
     sync_once,
     tryvox_listing,
@@ -102,14 +103,9 @@ def test_unstorable_tryvox_items_are_rejected_and_the_listing_goes_on(engine: En
 def test_items_that_are_not_objects_are_rejected_and_block_releases(engine: Engine) -> None:
     """A `null` (or any non-object) in `data` is stored as received (JSON null for null) and,
     standing for no number anyone can name, blocks every release of that listing."""
-    clock = FakeClock()
     good = [tryvox_item(n) for n in range(1, 21)]
-    with HostileProvider(tryvox_listing(good)) as server:
-        account = account_for(server.url, "tryvox")
-        assert sync_once(engine, account, clock=clock).ok
-        clock.advance(3600)
-        server.respond = tryvox_listing(good[:-1] + [item for _, item in NOT_OBJECTS])
-        result = sync_once(engine, account, clock=clock)
+    spoiled = tryvox_listing(good[:-1] + [item for _, item in NOT_OBJECTS])
+    result = resync_after(engine, "tryvox", tryvox_listing(good), spoiled)
     assert result.status == "succeeded"
     assert result.counts.rejected == len(NOT_OBJECTS)
     assert result.counts.released == 0

@@ -26,15 +26,12 @@ from syncer.release_guard import release_guard
 from syncer.simulator import SimulatorServer, World
 from syncer.store.engine import make_engine
 from syncer.store.models import PhoneNumber
-from tests.conftest import FakeClock
 from tests.fakes import ringyo_item, tryvox_item
 from tests.invariants import assert_history_invariants
 from tests.resilience.conftest import config_toml, runs
 from tests.resilience.hostile import (
-    HostileProvider,
-    account_for,
+    resync_after,
     ringyo_listing,
-    sync_once,
     tryvox_listing,
 )
 from tests.truth import assert_mirror, expected_mirror, stored_mirror
@@ -122,14 +119,9 @@ def test_another_accounts_key_releases_nothing_on_any_run(
 def test_a_provider_that_rekeys_every_number_releases_nothing(engine: Engine) -> None:
     """Ringyo answers the same numbers under new ids: every stored id is missing and every
     listed one new. The run fails on the guard, nothing is released (every backend)."""
-    clock = FakeClock()
     items = [ringyo_item(n) for n in range(1, 41)]
-    with HostileProvider(ringyo_listing(items)) as server:
-        account = account_for(server.url, "ringyo")
-        assert sync_once(engine, account, clock=clock).ok
-        clock.advance(3600)
-        server.respond = ringyo_listing([dict(item, id="re" + item["id"]) for item in items])
-        result = sync_once(engine, account, clock=clock)
+    rekeyed = ringyo_listing([dict(item, id="re" + item["id"]) for item in items])
+    result = resync_after(engine, "ringyo", ringyo_listing(items), rekeyed)
     assert result.status == "failed"
     assert result.error is not None
     assert result.error.startswith("mass release guard: the listing lacks 40 of the 40 numbers")
@@ -194,16 +186,11 @@ def test_a_malformed_key_that_normalises_protects_its_number(
 ) -> None:
     """The rejected item protects the stored number its key names; the number that is
     really gone is released; the run is complete."""
-    clock = FakeClock()
     build = ringyo_item if provider == "ringyo" else tryvox_item
     listing = ringyo_listing if provider == "ringyo" else tryvox_listing
     items, stored_key = spoiled_listing(provider, key)
-    with HostileProvider(listing([build(n) for n in range(1, GONE + 1)])) as server:
-        account = account_for(server.url, provider)
-        assert sync_once(engine, account, clock=clock).ok
-        clock.advance(3600)
-        server.respond = listing(items)
-        result = sync_once(engine, account, clock=clock)
+    before = listing([build(n) for n in range(1, GONE + 1)])
+    result = resync_after(engine, provider, before, listing(items))
     assert result.ok, result.error
     assert (result.counts.rejected, result.counts.released) == (1, 1)
     stored = statuses(engine)
@@ -220,16 +207,11 @@ def test_a_key_that_cannot_be_read_beyond_doubt_blocks_every_release(
 ) -> None:
     """Nothing is released, not even the number that really is gone, and the run says why
     (exit 1 for `syncer sync`: the listing is not counted complete)."""
-    clock = FakeClock()
     build = ringyo_item if provider == "ringyo" else tryvox_item
     listing = ringyo_listing if provider == "ringyo" else tryvox_listing
     items, _ = spoiled_listing(provider, key)
-    with HostileProvider(listing([build(n) for n in range(1, GONE + 1)])) as server:
-        account = account_for(server.url, provider)
-        assert sync_once(engine, account, clock=clock).ok
-        clock.advance(3600)
-        server.respond = listing(items)
-        result = sync_once(engine, account, clock=clock)
+    before = listing([build(n) for n in range(1, GONE + 1)])
+    result = resync_after(engine, provider, before, listing(items))
     assert result.status == "succeeded"
     assert not result.ok
     assert result.error is not None
