@@ -271,9 +271,9 @@ class AccountSync:
             result.end(*self._conclude(lock, listing, held_before))
             lock.prove()  # the run ends holding the lock, or it did not end as it says
         except LockLostError as exc:
-            result.fail(exc.detail)
-            if self.counts.released:  # released in batches that each proved the lock first
-                result.fail(lost_lock_message(exc.cause, released=self.counts.released))
+            # Numbers released before it was lost went in batches that each proved the lock.
+            released = self.counts.released
+            result.fail(lost_lock_message(exc.cause, released=released) if released else exc.detail)
         except SyncInterrupted as exc:
             result.interrupted = True
             result.fail(_run_error(exc, self.name))
