@@ -254,8 +254,10 @@ class AccountSync:
         result = AccountResult(
             self.name, self.provider, RunStatus.FAILED, self.counts, self.run_id, started_at=started
         )
+        listing: Listing | None = None
         try:
-            listing = self.client.listing()  # nothing is fetched before `pages()`
+            listing = self.client.listing()
+            listing.start()  # the first pages are fetched while the stored state is read
             self.state, held_before = lock.read(
                 partial(
                     state_before_the_run,
@@ -282,6 +284,9 @@ class AccountSync:
         except Exception as exc:
             log.exception("%s: unexpected error", self.name)
             result.fail(f"internal error: {type(exc).__name__}: {first_line(exc)}")
+        finally:
+            if listing is not None:
+                listing.close()
         self._finish(result)
         return result
 

@@ -4,6 +4,9 @@ their own, and a fee schedule or mapping change is never missed."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +16,7 @@ from sqlalchemy import Engine, func, select, update
 
 from syncer.config import Config
 from syncer.providers import KnownFingerprints, RetryPolicy, pages, ringyo, tryvox
-from syncer.providers.base import Listing, PassPage
+from syncer.providers.base import RAW_PREFETCH, Listing, PassPage
 from syncer.providers.keys import ringyo_id_key
 from syncer.providers.pages import RawPage
 from syncer.records import NumberRecord, Rejection
@@ -301,3 +304,70 @@ def test_a_page_of_unchanged_items_is_taken_whole_unless_a_key_was_listed_before
     assert listing.keys_seen == 4
     assert listing.outcome.complete
     assert known.untaken() == set()
+
+
+class _Fetching(_Pages):
+    """`_Pages` fetched ahead in threads (as the real paginators are); records which pages
+    were fetched, and whether the pass was closed."""
+
+    prefetch = 2
+
+    def __init__(self, *pages: list[bytes]) -> None:
+        super().__init__(*pages)
+        self.fetched: list[int] = []
+        self.all_fetched = threading.Event()
+        self.closed = threading.Event()
+
+    def one_pass(self) -> Any:
+        try:
+            for number, page in enumerate(super().one_pass()):
+                self.fetched.append(number)
+                if len(self.fetched) == len(self.pages):
+                    self.all_fetched.set()
+                yield page
+        finally:
+            self.closed.set()
+
+
+def _fetching_listing(paginator: _Fetching, clock: FakeClock) -> Listing:
+    return Listing(
+        "acct",
+        paginator,
+        ringyo.RingyoMapper(SCHEDULE),
+        clock,
+        key_rule=ringyo_id_key,
+        per_page=2,
+    )
+
+
+def test_a_started_listing_fetches_before_it_is_compared_and_keeps_when_pages_arrived() -> None:
+    items = [dumps(ringyo_item(n)) for n in range(6)]
+    paginator = _Fetching(items[:2], items[2:4], items[4:])
+    clock = FakeClock()
+    listing = _fetching_listing(paginator, clock)
+    arrived = clock.now()
+    listing.start()
+    # Every page is fetched before the engine asks for the first one (as it reads the store).
+    assert paginator.all_fetched.wait(10)
+    clock.current += timedelta(minutes=5)
+    listed = list(listing.pages())
+    assert [len(page.records) for page in listed] == [2, 2, 2]
+    assert {page.received_at for page in listed} == {arrived}  # not when they were compared
+    assert listing.outcome.complete
+    assert paginator.closed.wait(10)
+    listing.close()  # nothing left to stop: harmless
+
+
+def test_a_started_listing_that_is_never_read_stops_fetching_when_closed() -> None:
+    items = [dumps(ringyo_item(n)) for n in range(2 * (RAW_PREFETCH + 10))]
+    pages = [items[start : start + 2] for start in range(0, len(items), 2)]
+    paginator = _Fetching(*pages)
+    listing = _fetching_listing(paginator, FakeClock())
+    listing.start()
+    deadline = time.monotonic() + 10
+    while len(paginator.fetched) <= RAW_PREFETCH and time.monotonic() < deadline:
+        time.sleep(0.01)
+    listing.close()
+    assert paginator.closed.is_set()  # the pass was closed in its own thread, before `close`
+    assert len(paginator.fetched) == RAW_PREFETCH + 1  # as far ahead as allowed, no further
+    assert not any(thread.name == "syncer-fetch" for thread in threading.enumerate())

@@ -38,10 +38,10 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from syncer.clock import Clock
 from syncer.errors import InvalidCursorError, ProviderError
@@ -56,8 +56,12 @@ MAX_CURSOR_RESTARTS = 1
 # Pages in a row that add no record to the pass (empty, or only repeats) before the listing
 # is taken for one that cannot end.
 MAX_PAGES_WITHOUT_PROGRESS = 3
+# Pages received but not yet compared, at most (about 30 KiB each): enough to keep fetching
+# while the engine reads the account's stored state, or writes a batch.
+RAW_PREFETCH = 32
 
 KeyRule = Callable[[str], "str | None"]
+T = TypeVar("T")
 
 
 def page_bound(total: int, per_page: int) -> int:
@@ -175,6 +179,7 @@ class Listing:
         self._outcome: ListingOutcome | None = None
         self.release_scope: dict[str, str] = dict(release_scope or {})
         self.release_blocked: str | None = release_blocked
+        self._early: Prefetcher[tuple[PassPage, datetime]] | Received | None = None
 
     # -- what the engine uses -------------------------------------------------------------
 
@@ -184,16 +189,40 @@ class Listing:
         depth = self._paginator.prefetch
         return prefetched(pages, depth) if depth > 0 else pages
 
+    def start(self) -> None:
+        """Start fetching the first pass's pages now, in the background, while the engine
+        reads what is stored: they wait, as received, to be compared (see `RAW_PREFETCH`).
+        `close` stops it if `pages` is never iterated."""
+        if self._paginator.prefetch > 0 and self._early is None:
+            self._early = self._fetch_pass()
+
+    def close(self) -> None:
+        """Stop fetching ahead (safe to call at any time, more than once)."""
+        if self._early is not None:
+            self._early.close()
+            self._early = None
+
+    def _fetch_pass(self) -> Prefetcher[tuple[PassPage, datetime]] | Received:
+        """One pass of the paginator, each page with the moment it was received: fetched
+        up to `RAW_PREFETCH` pages ahead in a thread of its own (where the paginator
+        prefetches at all), so the next page is on its way while this one is compared."""
+        pages = Received(self._paginator.one_pass(), self._clock)
+        if self._paginator.prefetch > 0:
+            return Prefetcher(pages, RAW_PREFETCH, name="syncer-fetch")
+        return pages
+
     def _pages(self) -> Iterator[Page]:
         relists = restarts = 0
         while True:
             self._start_pass()
+            early, self._early = self._early, None
+            raw = early if early is not None else self._fetch_pass()
             try:
-                for page in self._paginator.one_pass():
+                for page, received_at in raw:
                     if page.flaw is not None:
                         log.info("%s: %s", self.account, page.flaw)
                         self._pass_flaw = self._pass_flaw or page.flaw
-                    yield self._accept(page.page, page.total)
+                    yield self._accept(page.page, page.total, received_at)
             except InvalidCursorError as exc:
                 if restarts >= MAX_CURSOR_RESTARTS:
                     raise ProviderError(
@@ -202,6 +231,8 @@ class Listing:
                 restarts += 1
                 log.warning("%s: %s; listing again from the first page", self.account, exc.detail)
                 continue
+            finally:
+                raw.close()
             problem = self._pass_problem()
             if problem is None or relists >= MAX_CONSISTENCY_RELISTS:
                 self._finish(problem)
@@ -247,9 +278,8 @@ class Listing:
         if self._pass > 1:
             self._pass_seen = set()
 
-    def _accept(self, raw_page: RawPage, total: int) -> Page:
+    def _accept(self, raw_page: RawPage, total: int, received_at: datetime) -> Page:
         """The page's items compared by fingerprint, the rest mapped; each key once."""
-        received_at = self._clock.now()
         self.pages_fetched += 1
         self.items_received += raw_page.size
         self._pass_totals.add(total)
@@ -394,53 +424,89 @@ def release_rules(filters: dict[str, str]) -> tuple[dict[str, str], str | None]:
     return scope, blocked
 
 
+class Received:
+    """A pass's pages, each with the moment it was received (UTC)."""
+
+    def __init__(self, pages: Iterator[PassPage], clock: Clock) -> None:
+        self._pages = pages
+        self._clock = clock
+
+    def __iter__(self) -> Iterator[tuple[PassPage, datetime]]:
+        for page in self._pages:
+            yield page, self._clock.now()
+
+    def close(self) -> None:
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+
+
 def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
-    """Iterate `pages` in a background thread, up to `depth` pages ahead of the consumer.
-
-    The next page is fetched while the caller writes the current one. Exceptions raised while
-    fetching reach the caller at the point they happened; closing the iterator stops fetching.
-    The hand-over is two C `SimpleQueue`s, one of pages and one of free places (a
-    `queue.Queue` or a semaphore does its locking in Python, which costs more than comparing
-    a page of unchanged records).
-    """
-    buffer: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    room: queue.SimpleQueue[None] = queue.SimpleQueue()
-    for _ in range(depth):
-        room.put(None)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[str, Any]) -> bool:
-        while True:
-            try:
-                room.get(timeout=0.1)
-                break
-            except queue.Empty:
-                if stop.is_set():
-                    return False
-        buffer.put(item)
-        return True
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if stop.is_set() or not hand_over(("page", page)):
-                    return
-            hand_over(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
-            hand_over(("error", exc))
-
-    worker = threading.Thread(target=produce, name="syncer-prefetch", daemon=True)
-    worker.start()
+    """Iterate `pages` in a background thread, up to `depth` pages ahead of the consumer
+    (see `Prefetcher`); the thread starts at the first `next`, and stops when the iterator is
+    closed."""
+    fetcher = Prefetcher(pages, depth)
     try:
+        yield from fetcher
+    finally:
+        fetcher.close()
+
+
+class Prefetcher(Generic[T]):
+    """Iterates `items` in a background thread from the moment it is made, up to `depth`
+    items ahead of the consumer.
+
+    Exceptions raised while producing reach the consumer at the point they happened; `close`
+    stops producing (and closes `items`, in the thread that iterates it). The hand-over is
+    two C `SimpleQueue`s, one of items and one of free places (a `queue.Queue` or a
+    semaphore does its locking in Python, which costs more than comparing a page of
+    unchanged records).
+    """
+
+    def __init__(self, items: Iterable[T], depth: int, *, name: str = "syncer-prefetch") -> None:
+        self._buffer: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._room: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(depth):
+            self._room.put(None)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
+        self._worker.start()
+
+    def __iter__(self) -> Iterator[T]:
         while True:
-            kind, value = buffer.get()
-            room.put(None)
-            if kind == "page":
+            kind, value = self._buffer.get()
+            self._room.put(None)
+            if kind == "item":
                 yield value
             elif kind == "error":
                 raise value
             else:
                 return
-    finally:
-        stop.set()
-        worker.join(timeout=60)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._worker.join(timeout=60)
+
+    def _hand_over(self, item: tuple[str, Any]) -> bool:
+        while True:
+            try:
+                self._room.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if self._stop.is_set():
+                    return False
+        self._buffer.put(item)
+        return True
+
+    def _produce(self, items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if self._stop.is_set() or not self._hand_over(("item", item)):
+                    return
+            self._hand_over(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
+            self._hand_over(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
