@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -175,7 +176,7 @@ class ApiClient:
                 "User-Agent": USER_AGENT,
             },
             timeout=httpx.Timeout(self.policy.timeout),
-            transport=transport if transport is not None else deadline_transport(limits),
+            transport=transport if transport is not None else deadline_transport(limits, base_url),
             follow_redirects=False,
         )
 
@@ -579,10 +580,26 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+def deadline_transport(limits: httpx.Limits, base_url: str) -> httpx.HTTPTransport:
     """httpx's own transport (certificates verified), whose connections keep the request
     deadline at every socket operation (`_DeadlineStream`)."""
-    transport = httpx.HTTPTransport(limits=limits)
+    transport = httpx.HTTPTransport(limits=limits, verify=tls_context(base_url))
     pool = transport._pool
     pool._network_backend = _DeadlineBackend(pool._network_backend)
     return transport
+
+
+def tls_context(base_url: str) -> ssl.SSLContext:
+    """The TLS context of a client of `base_url`: for https, one context for every client,
+    which verifies certificates and host names against httpx's trusted authorities (building
+    one loads them all: some 50 ms, once per process instead of once per account); for
+    plain http, where TLS is never used, a context that requires a certificate and trusts
+    none, so that it could never accept one."""
+    if base_url.lower().startswith("https:"):
+        return _verifying_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()

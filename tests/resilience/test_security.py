@@ -298,16 +298,30 @@ def test_the_http_client_verifies_certificates_and_hostnames() -> None:
     account = ResolvedAccount(
         AccountConfig(name="r", provider="ringyo", api_key_env="K"), SecretStr("rk_x")
     )
-    with ProviderClient(account) as client:
-        transport = client._client._client._transport
-        context = transport._pool._ssl_context  # type: ignore[attr-defined]
-        assert context.verify_mode == ssl.CERT_REQUIRED
-        assert context.check_hostname
+    plain = ResolvedAccount(
+        AccountConfig(name="p", provider="ringyo", api_key_env="K", base_url="http://127.0.0.1:9"),
+        SecretStr("rk_y"),
+    )
+    contexts = []
+    for resolved in (account, account, plain):
+        with ProviderClient(resolved) as client:
+            transport = client._client._client._transport
+            context = transport._pool._ssl_context  # type: ignore[attr-defined]
+            assert context.verify_mode == ssl.CERT_REQUIRED
+            assert context.check_hostname
+            contexts.append(context)
+    verified, again, unused = contexts
+    assert verified is again  # built once per process
+    assert verified.cert_store_stats()["x509_ca"] > 0
+    assert unused.cert_store_stats()["x509_ca"] == 0  # http://: could never accept a certificate
 
 
 def test_no_code_turns_certificate_checks_off() -> None:
-    """No `verify=`, no unverified context, no CERT_NONE anywhere in syncer."""
-    pattern = re.compile(r"verify\s*=|CERT_NONE|check_hostname\s*=|_create_unverified_context")
+    """No `verify=` but the one that passes `tls_context` (tested above), no unverified
+    context, no CERT_NONE anywhere in syncer."""
+    pattern = re.compile(
+        r"verify\s*=(?!\s*tls_context\()|CERT_NONE|check_hostname\s*=|_create_unverified_context"
+    )
     offenders = [
         f"{path.relative_to(SYNCER_SOURCE)}:{number}"
         for path in SYNCER_SOURCE.rglob("*.py")
