@@ -26,7 +26,7 @@ from syncer.sync import AccountSync
 from tests.conftest import FakeClock
 from tests.fakes import ringyo_item, tryvox_item
 from tests.invariants import assert_history_invariants
-from tests.simulated import SimulatedProviders, world_of
+from tests.simulated import SimulatedProviders, items_of, world_of
 
 SCHEDULE = ringyo.FeeSchedule({"default": Decimal("1.00"), "US": Decimal("1.15")}, "USD")
 
@@ -260,6 +260,35 @@ def test_known_fingerprints_taken_a_page_at_a_time() -> None:
     assert known.untaken() == {d}
     assert known.take_all([d, d], [True, True]) == [1]
     assert (len(known), known.remaining(), known.untaken()) == (4, 0, set())
+
+
+def test_missing_numbers_are_released_with_a_fingerprint_or_without_one(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """The release candidates are the live numbers whose fingerprint the listing did not
+    take, and those without one (not seen since fingerprints exist): both kinds, picked by
+    the database where it can match a list of fingerprints, are released when missing."""
+    world = world_of(10)
+    fees = {"default": Decimal("1.00")}
+    assert sync(engine, world, fees, clock).ok
+    keys = sorted(item["id"] for item in items_of(world, "ringyo-1"))
+    without, kept = keys[:3], keys[3:]
+    with engine.begin() as connection:
+        connection.execute(
+            update(PhoneNumber).where(PhoneNumber.external_id.in_(without)).values(fingerprint=None)
+        )
+    gone = [without[0], kept[0]]  # one without a fingerprint, one with
+    world.remove_many("ringyo-1", gone)
+    clock.advance(60)
+    result = sync(engine, world, fees, clock)
+    assert result.ok, result.error
+    assert (result.counts.released, result.counts.unchanged) == (2, 8)
+    with engine.connect() as connection:
+        released = connection.execute(
+            select(PhoneNumber.external_id).where(PhoneNumber.released_at.is_not(None))
+        ).scalars()
+        assert sorted(released) == sorted(gone)
+    assert_history_invariants(engine)
 
 
 class _Pages:

@@ -21,7 +21,7 @@ Every function takes an open `Connection` inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -199,18 +199,25 @@ class AccountHistory:
     ) -> list[LiveNumber]:
         """The account's live numbers (within `scope`) whose fingerprint is in `unseen` or
         who have none: those a complete listing may not have shown. `confirmed`: first seen
-        by `confirmed_by` (always, without it; see `syncer.release_guard`)."""
+        by `confirmed_by` (always, without it; see `syncer.release_guard`).
+
+        Where the dialect can bind the fingerprints as one array (`any_of`), the database
+        picks the numbers; elsewhere each live number's fingerprint is looked up here."""
         dialect = for_connection(connection)
         mark = dialect.placeholder()
         in_scope = "".join(f" AND {column} = {mark}" for column in scope)
         confirmed_sql, confirmed = _first_seen_by(dialect, confirmed_by)
-        rows = connection.exec_driver_sql(
+        sql = (
             f"SELECT id, external_id, e164, fingerprint, {confirmed_sql} "
             f"FROM {dialect.account_rows(f'provider = {mark} AND account = {mark}')} "
-            f"AND released_at IS NULL{in_scope}",
-            (*confirmed, self.provider, self.account, *scope.values()),
-            execution_options=STREAMED,
+            f"AND released_at IS NULL{in_scope}"
         )
+        params: tuple[Any, ...] = (*confirmed, self.provider, self.account, *scope.values())
+        if dialect.any_of is not None and isinstance(unseen, Collection):
+            sql += f" AND (fingerprint IS NULL OR fingerprint {dialect.any_of})"
+            params += (list(unseen),)
+            unseen = _EVERY_FINGERPRINT
+        rows = connection.exec_driver_sql(sql, params, execution_options=STREAMED)
         return [
             LiveNumber(row[0], row[1], row[2], bool(row[4]))
             for row in rows
@@ -446,6 +453,16 @@ def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
+
+
+class _Every:
+    """The container of every fingerprint."""
+
+    def __contains__(self, _fingerprint: object) -> bool:
+        return True
+
+
+_EVERY_FINGERPRINT = _Every()
 
 
 def _first_seen_by(dialect: BulkDialect, moment: datetime | None) -> tuple[str, tuple[Any, ...]]:

@@ -25,6 +25,7 @@ class BulkDialect(Protocol):
     defers_indexes: bool
     max_writers: int | None
     binds_python_values: bool
+    any_of: str | None  # SQL matching a column against one bound list, if the driver can
 
     def time(self, value: datetime | None) -> Any: ...
     def money(self, value: Decimal | None) -> Any: ...

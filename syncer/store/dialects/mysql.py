@@ -16,6 +16,8 @@ defers_indexes = False
 
 # Accounts write concurrently (`parallel_accounts`).
 binds_python_values = False
+# No array binding: fingerprints are matched in Python.
+any_of: str | None = None
 max_writers: int | None = None
 
 

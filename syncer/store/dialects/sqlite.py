@@ -24,6 +24,8 @@ _ROWS_PER_STATEMENT = 500
 
 # One write lock for the whole file: accounts are synced one at a time.
 binds_python_values = False
+# No array binding: fingerprints are matched in Python.
+any_of: str | None = None
 max_writers: int | None = 1
 
 
