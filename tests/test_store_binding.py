@@ -104,3 +104,41 @@ def test_sqlite_reads_an_accounts_rows_in_id_order(sqlite_url: str) -> None:
     details = " | ".join(str(row[-1]) for row in plan)
     assert "USING INTEGER PRIMARY KEY" in details
     assert "COVERING INDEX uq_phone_numbers_key" in details
+
+
+def test_sqlite_writes_batches_of_any_size_with_a_few_statement_shapes(sqlite_url: str) -> None:
+    """pysqlite keeps every distinct statement prepared (up to 128): batches of every size
+    must not each bring a multi-row insert of their own length. Every row is written."""
+    from sqlalchemy import event, func
+
+    from syncer.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    shapes: set[str] = set()
+    event.listen(engine, "before_cursor_execute", lambda *args: shapes.add(args[2]))
+    at = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+    sizes = [*range(1, 130), 300, 777]
+    try:
+        with engine.begin() as connection:
+            run_id = writes.start_run(connection, "ringyo", "acct", at)
+            history = AccountHistory("ringyo", "acct", run_id)
+            numbers = iter(range(10**6))
+            for size in sizes:
+                batch = [
+                    NumberRecord(
+                        external_id=f"pn_{n}", e164=f"+1415{n:07d}", country="US", status="active"
+                    )
+                    for n in [next(numbers) for _ in range(size)]
+                ]
+                history.write(connection, [(PageDiff(new=batch), at)])
+        with engine.connect() as connection:
+            stored = connection.execute(select(func.count()).select_from(PhoneNumber)).scalar()
+    finally:
+        engine.dispose()
+    assert stored == sum(sizes)
+    inserts = {
+        sql.split(" VALUES ")[0] + f" x{sql.count('(') - 1}" for sql in shapes if "VALUES" in sql
+    }
+    per_table = {table: {s for s in inserts if f"INTO {table} " in s} for table in
+                 ("phone_numbers", "phone_number_versions", "status_changes")}  # fmt: skip
+    assert all(1 <= len(found) <= 9 for found in per_table.values()), per_table

@@ -9,7 +9,7 @@ SQLite's only write lock. Secondary indexes may be built after a first load.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain
@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 name = "sqlite"
 defers_indexes = True
 _MAX_VARIABLES = 32_766  # SQLite's limit on parameters per statement since 3.32
-_ROWS_PER_STATEMENT = 500
+_ROWS_PER_STATEMENT = 128
 
 # One write lock for the whole file: accounts are synced one at a time.
 binds_python_values = False
@@ -89,12 +89,11 @@ def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None
     for number_id, at in pairs:
         by_time.setdefault(at, []).append(number_id)
     for at, ids in by_time.items():
-        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
-            chunk = ids[start : start + _ROWS_PER_STATEMENT]
+        for start, size in _statements(len(ids), _ROWS_PER_STATEMENT):
             connection.exec_driver_sql(
                 "UPDATE phone_number_versions SET valid_to = ? WHERE number_id IN "
-                f"({', '.join('?' * len(chunk))}) AND valid_to IS NULL",
-                (at, *chunk),
+                f"({', '.join('?' * size)}) AND valid_to IS NULL",
+                (at, *ids[start : start + size]),
             )
 
 
@@ -105,17 +104,29 @@ def _insert_many(
     rows: list[tuple[Any, ...]],
     suffix: str,
 ) -> None:
-    if not rows:
-        return
     width = len(columns)
-    per_statement = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
     one = "(" + ", ".join("?" * width) + ")"
-    full = head + ", ".join([one] * per_statement) + suffix
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        sql = full if len(chunk) == per_statement else head + ", ".join([one] * len(chunk)) + suffix
-        connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+    most = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARIABLES // width))
+    for start, size in _statements(len(rows), most):
+        connection.exec_driver_sql(
+            head + ", ".join([one] * size) + suffix,
+            tuple(chain.from_iterable(rows[start : start + size])),
+        )
+
+
+def _statements(count: int, most: int) -> Iterator[tuple[int, int]]:
+    """(start, size) of the statements that take `count` rows, at most `most` at a time: as
+    many as allowed, then the rest in powers of two, so that a few statement shapes serve
+    every batch. (pysqlite keeps each distinct statement prepared, up to 128 of them; a
+    wide multi-row insert holds a few hundred KB prepared, and one shape per remainder held
+    some 30 MB in a 5% change of 200,000 numbers.)"""
+    start = 0
+    while start < count:
+        left = count - start
+        size = most if left >= most else 1 << (left.bit_length() - 1)
+        yield start, size
+        start += size
 
 
 def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
