@@ -2,7 +2,7 @@
 
 pysqlite releases the GIL around every `sqlite3_step`, and `executemany` steps once per row:
 while another thread (the page fetcher) runs Python, each row then waits to get the GIL back.
-One `INSERT ... VALUES (...), (...), ...` of a few hundred rows steps once for all of them.
+One `INSERT ... VALUES (...), (...), ...` of up to 128 rows steps once for all of them.
 Ids are assigned up front (`MAX(id) + 1 ...`), safe because a write transaction holds
 SQLite's only write lock. Secondary indexes may be built after a first load.
 """
