@@ -69,7 +69,7 @@ LAST_SEEN_REFRESH = timedelta(days=1)
 RELEASE_BATCH = 500
 PROGRESS_WRITE_SECONDS = 5.0
 # A write transaction holds the plans of pages up to this many rows, or this old.
-BATCH_ROWS = 5_000
+BATCH_ROWS = 2_000
 BATCH_SECONDS = 1.0
 
 
@@ -266,8 +266,8 @@ class AccountSync:
                     stale_before=self.clock.now() - LAST_SEEN_REFRESH,
                 )
             )
-            listing.known = KnownFingerprints.from_bytes(self.state.fingerprints)
-            self.state.fingerprints = bytearray()
+            listing.known = KnownFingerprints.adopt(self.state.fingerprints)
+            self.state.fingerprints = set()
             self._write_pages(lock, listing)
             result.complete = listing.outcome.complete
             result.end(*self._conclude(lock, listing, held_before))
