@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-_FINGERPRINT_BYTES = 16
-
 
 class KnownFingerprints:
     """A fixed set of 16-byte fingerprints, each of which can be found (taken) once."""
@@ -28,15 +26,12 @@ class KnownFingerprints:
         self._size = len(self._untaken)
 
     @classmethod
-    def from_bytes(cls, packed: bytes | bytearray) -> KnownFingerprints:
-        """From fingerprints written end to end (16 bytes each)."""
-        if len(packed) % _FINGERPRINT_BYTES:
-            raise ValueError("fingerprints are 16 bytes")
-        view = memoryview(packed)
-        return cls(
-            view[start : start + _FINGERPRINT_BYTES].tobytes()
-            for start in range(0, len(packed), _FINGERPRINT_BYTES)
-        )
+    def adopt(cls, fingerprints: set[bytes]) -> KnownFingerprints:
+        """These, keeping `fingerprints` itself (no copy: the caller lets go of the set)."""
+        known = cls()
+        known._untaken = fingerprints
+        known._size = len(fingerprints)
+        return known
 
     def __len__(self) -> int:
         return self._size

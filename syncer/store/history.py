@@ -92,8 +92,8 @@ DEFERRED_INDEXES = tuple(
 class AccountState:
     """What is stored for one account at the start of a run.
 
-    `fingerprints`: those of its live numbers, end to end, 16 bytes each (handed to the
-    listing, then dropped here);
+    `fingerprints`: those of its live numbers, 16 bytes each (handed over to the listing's
+    `KnownFingerprints`, which keeps this very set);
     `stale`: the fingerprints of live numbers whose `last_seen_at` is due for a refresh, with
     their ids; `live`: numbers not released; `stored`: every number, released or not;
     `unfingerprinted`: live numbers without a fingerprint (not seen since fingerprints exist);
@@ -101,7 +101,7 @@ class AccountState:
     given (every live one in scope without it), for the mass-release guard.
     """
 
-    fingerprints: bytearray = field(default_factory=bytearray)
+    fingerprints: set[bytes] = field(default_factory=set)
     stale: dict[bytes, int] = field(default_factory=dict)
     live: int = 0
     stored: int = 0
@@ -159,9 +159,11 @@ class AccountHistory:
                 state.unfingerprinted += 1
                 continue
             fingerprinted += 1
-            fingerprints += fingerprint
+            if type(fingerprint) is not bytes:  # a driver's own binary type
+                fingerprint = bytes(fingerprint)
+            fingerprints.add(fingerprint)
             if is_stale:
-                stale[bytes(fingerprint)] = number_id
+                stale[fingerprint] = number_id
         state.stored = stored
         state.held = held
         state.live = fingerprinted + state.unfingerprinted
