@@ -142,3 +142,35 @@ def test_sqlite_writes_batches_of_any_size_with_a_few_statement_shapes(sqlite_ur
     per_table = {table: {s for s in inserts if f"INTO {table} " in s} for table in
                  ("phone_numbers", "phone_number_versions", "status_changes")}  # fmt: skip
     assert all(1 <= len(found) <= 9 for found in per_table.values()), per_table
+
+
+def test_an_overwritten_value_too_long_for_its_column_is_refused_not_cut(engine: Engine) -> None:
+    """The bulk overwrite binds each column as one array; a text longer than its column must
+    fail the write (as an INSERT would), never be stored cut short."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite does not enforce text lengths (syncer checks them before)")
+    from sqlalchemy.exc import DBAPIError
+
+    from syncer.store.dialects import for_connection
+    from syncer.store.history import NUMBER_COLUMNS, OVERWRITTEN_COLUMNS
+
+    at = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+    record = NumberRecord(external_id="pn_1", e164="+14155550100", country="US", status="active")
+    with engine.begin() as connection:
+        run_id = writes.start_run(connection, "ringyo", "acct", at)
+        AccountHistory("ringyo", "acct", run_id).write(connection, [(PageDiff(new=[record]), at)])
+    with engine.connect() as connection:
+        row = connection.execute(select(PhoneNumber)).one()._mapping
+    columns = ("id", *NUMBER_COLUMNS)
+    values = {**row, "status": "x" * 17}  # the column holds 16
+    dialect = for_connection(engine)
+    bound = tuple(
+        dialect.time(value) if isinstance(value, datetime) else value
+        for value in (values[column] for column in columns)
+    )
+    if not dialect.binds_python_values:
+        bound = tuple(dialect.money(v) if isinstance(v, Decimal) else v for v in bound)
+    with pytest.raises(DBAPIError), engine.begin() as connection:
+        dialect.overwrite(connection, "phone_numbers", columns, [bound], OVERWRITTEN_COLUMNS)
+    with engine.connect() as connection:
+        assert connection.execute(select(PhoneNumber.status)).scalar_one() == "active"

@@ -4,18 +4,19 @@
 text the `unnest` form needed. SQLAlchemy does not see a `COPY`, so its
 `after_cursor_execute` event is fired by hand (what observes writes, such as the crash
 tests' injector, sees it like any statement). Aware datetimes, Decimals, booleans and bytes
-are bound by psycopg as they are. Changed rows are overwritten from a temporary table filled
-by `COPY`. Secondary indexes may be built after a first load.
+are bound by psycopg as they are; changed rows are overwritten with each column bound as one
+array. Secondary indexes may be built after a first load.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 
 name = "postgresql"
 defers_indexes = True
@@ -73,23 +74,33 @@ def overwrite(
     rows: list[tuple[Any, ...]],
     updated: Sequence[str],
 ) -> None:
-    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column): the
-    rows are copied (`COPY`) into a temporary table of the session, emptied at every commit,
-    then one `UPDATE ... FROM` it. (A multi-row `INSERT ... ON CONFLICT DO UPDATE` has
-    thousands of placeholders, which psycopg parses in Python for every statement: some four
-    times the time.)"""
+    """Overwrite `updated` in the rows of `table` with the rows' ids (the first column): one
+    `UPDATE ... FROM unnest(...)`, each column bound as one array. (A multi-row `INSERT ...
+    ON CONFLICT DO UPDATE` has thousands of placeholders, which psycopg parses in Python for
+    every statement: about two and a half times the time.)"""
     if not rows:
         return
-    staged = f"syncer_staged_{table}"
+    types = _column_types(table, connection.dialect)
+    arrays = ", ".join(f"%s::{types[column]}[]" for column in columns)
+    assignments = ", ".join(f"{column} = given.{column}" for column in updated)
     connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {table}) ON COMMIT DELETE ROWS"
+        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS given({', '.join(columns)}) "
+        f"WHERE {table}.id = given.id",
+        tuple(list(values) for values in zip(*rows, strict=True)),
     )
-    insert(connection, staged, columns, rows)
-    assignments = ", ".join(f"{column} = staged.{column}" for column in updated)
-    connection.exec_driver_sql(
-        f"UPDATE {table} SET {assignments} FROM {staged} AS staged WHERE {table}.id = staged.id"
-    )
-    connection.exec_driver_sql(f"DELETE FROM {staged}")
+
+
+@functools.cache
+def _column_types(table: str, dialect: Dialect) -> dict[str, str]:
+    """The SQL type of each column of `table`, as PostgreSQL spells it, without a length or
+    precision: an explicit cast to `VARCHAR(16)` would cut a longer text short where the
+    column's own assignment refuses it."""
+    from syncer.store.models import Base
+
+    return {
+        column.name: column.type.compile(dialect=dialect).split("(")[0]
+        for column in Base.metadata.tables[table].columns
+    }
 
 
 def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
