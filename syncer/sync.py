@@ -5,7 +5,8 @@ The decisions are `syncer.decide`'s (pure); the rows are `syncer.store.history`'
 own row is the ledger's (`syncer.store.writes`). A run:
 
 1. reads the account's stored state once: its live numbers' fingerprints (what the provider
-   last sent for each) and counts, among them what the mass-release guard weighs;
+   last sent for each) and counts, among them what the mass-release guard weighs (the
+   first pages are fetched meanwhile, and wait to be compared);
 2. lists the account: an item whose fingerprint is stored is unchanged and is not even
    validated; the rest become records (or rejections);
 3. writes the pages a few at a time: each batch is one transaction that looks up its

@@ -85,7 +85,9 @@ class PassPage:
 class Paginator(Protocol):
     """Walks one provider's pages; see the module doc."""
 
-    prefetch: int  # pages fetched ahead of the engine
+    # Pages compared ahead of the engine, in a thread (and then up to `RAW_PREFETCH` fetched
+    # ahead of that, in another); 0: no thread, each page fetched when the engine asks.
+    prefetch: int
 
     def one_pass(self) -> Iterator[PassPage]: ...
 
