@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -14,10 +15,13 @@ from syncer.decide import PageDiff
 from syncer.records import TRACKED_FIELDS, NumberRecord
 from syncer.store import writes
 from syncer.store.dialects.sqlite import time as sqlite_utc_text
+from syncer.store.engine import make_engine
 from syncer.store.history import AccountHistory
 from syncer.store.models import PhoneNumber, PhoneNumberVersion
 from syncer.store.types import UTCDateTime
+from tests.conftest import BACKENDS, database_for
 
+SERVERS = [backend for backend in BACKENDS if backend != "sqlite"]
 TIMES = [
     datetime(2026, 10, 1, 12, 0, tzinfo=UTC),
     datetime(2026, 10, 1, 12, 0, 0, 1, tzinfo=UTC),
@@ -89,7 +93,6 @@ def test_sqlite_reads_an_accounts_rows_in_id_order(sqlite_url: str) -> None:
     """On SQLite an account's rows are found through the key index and then read by id, in
     table order, rather than looked up one by one in key order."""
     from syncer.store.dialects import sqlite as dialect
-    from syncer.store.engine import make_engine
 
     engine = make_engine(sqlite_url)
     try:
@@ -110,8 +113,6 @@ def test_sqlite_writes_batches_of_any_size_with_a_few_statement_shapes(sqlite_ur
     """pysqlite keeps every distinct statement prepared (up to 128): batches of every size
     must not each bring a multi-row insert of their own length. Every row is written."""
     from sqlalchemy import event, func
-
-    from syncer.store.engine import make_engine
 
     engine = make_engine(sqlite_url)
     shapes: set[str] = set()
@@ -144,11 +145,21 @@ def test_sqlite_writes_batches_of_any_size_with_a_few_statement_shapes(sqlite_ur
     assert all(1 <= len(found) <= 9 for found in per_table.values()), per_table
 
 
-def test_an_overwritten_value_too_long_for_its_column_is_refused_not_cut(engine: Engine) -> None:
+@pytest.mark.parametrize("backend", SERVERS)
+def test_an_overwritten_value_too_long_for_its_column_is_refused_not_cut(
+    backend: str, tmp_path: Path, sqlite_template: Path
+) -> None:
     """The bulk overwrite binds each column as one array; a text longer than its column must
-    fail the write (as an INSERT would), never be stored cut short."""
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite does not enforce text lengths (syncer checks them before)")
+    fail the write (as an INSERT would), never be stored cut short. (SQLite does not enforce
+    text lengths; syncer checks them before they reach any database.)"""
+    engine = make_engine(database_for(backend, tmp_path, sqlite_template))
+    try:
+        _refuse_too_long(engine)
+    finally:
+        engine.dispose()
+
+
+def _refuse_too_long(engine: Engine) -> None:
     from sqlalchemy.exc import DBAPIError
 
     from syncer.store.dialects import for_connection
