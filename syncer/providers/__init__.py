@@ -44,7 +44,7 @@ __all__ = [
 
 def listing_for(provider: str) -> Callable[..., Listing]:
     """How to list an account of `provider`, one of `provider_facts.PROVIDERS` (the registry):
-    the `listing(account_config, api_client, clock, known)` of its module, which is named
+    the `listing(account_config, api_client, clock)` of its module, which is named
     after it and imported only when an account of it is listed."""
     if provider not in PROVIDERS:
         raise KeyError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
@@ -78,11 +78,11 @@ class ProviderClient:
             observer=observer,
         )
 
-    def listing(self, known: KnownFingerprints | None = None) -> Listing:
-        """A new listing of every number of the account; `known`: the fingerprints stored for
-        the account's live numbers (see `Listing`)."""
+    def listing(self) -> Listing:
+        """A new listing of every number of the account (the engine sets its `known`
+        fingerprints once it has read them; see `Listing`)."""
         listing = listing_for(self.account.provider)
-        return listing(self.account.config, self._client, self._clock, known)
+        return listing(self.account.config, self._client, self._clock)
 
     def close(self) -> None:
         self._client.close()

@@ -41,7 +41,6 @@ from syncer.providers.fields import (
 )
 from syncer.providers.http import ApiClient, ClientError
 from syncer.providers.keys import ringyo_id_key
-from syncer.providers.known import KnownFingerprints
 from syncer.providers.pages import (
     PageDecoder,
     RawPage,
@@ -264,9 +263,7 @@ class RingyoPaginator:
 _PAGES = PageDecoder("id", ("total", "has_more", "next_cursor"))
 
 
-def listing(
-    account: AccountConfig, client: ApiClient, clock: Clock, known: KnownFingerprints | None = None
-) -> Listing:
+def listing(account: AccountConfig, client: ApiClient, clock: Clock) -> Listing:
     """A listing of a Ringyo account (see `Listing`)."""
     scope, blocked = release_rules(account.filter_params)
     return Listing(
@@ -276,7 +273,6 @@ def listing(
         clock,
         key_rule=ringyo_id_key,
         per_page=PAGE_LIMIT,
-        known=known,
         release_scope=scope,
         release_blocked=blocked,
     )

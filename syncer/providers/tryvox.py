@@ -48,7 +48,6 @@ from syncer.providers.fields import (
 )
 from syncer.providers.http import ApiClient
 from syncer.providers.keys import e164_key
-from syncer.providers.known import KnownFingerprints
 from syncer.providers.pages import (
     PageDecoder,
     RawPage,
@@ -283,9 +282,7 @@ class TryVoxPaginator:
 _PAGES = PageDecoder("e164", ("pagination",))
 
 
-def listing(
-    account: AccountConfig, client: ApiClient, clock: Clock, known: KnownFingerprints | None = None
-) -> Listing:
+def listing(account: AccountConfig, client: ApiClient, clock: Clock) -> Listing:
     """A listing of a TryVox account (see `Listing`)."""
     scope, blocked = release_rules(account.filter_params)
     return Listing(
@@ -295,7 +292,6 @@ def listing(
         clock,
         key_rule=e164_key,
         per_page=PER_PAGE,
-        known=known,
         release_scope=scope,
         release_blocked=blocked,
     )
