@@ -438,9 +438,7 @@ class Received:
             yield page, self._clock.now()
 
     def close(self) -> None:
-        close = getattr(self._pages, "close", None)
-        if close is not None:
-            close()
+        _close(self._pages)
 
 
 def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
@@ -509,6 +507,11 @@ class Prefetcher(Generic[T]):
         except BaseException as exc:  # noqa: BLE001 - handed over to the consumer
             self._hand_over(("error", exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+            _close(items)
+
+
+def _close(items: object) -> None:
+    """Close `items` if it can be closed (a generator: its `finally` blocks run)."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()

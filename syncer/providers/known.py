@@ -8,7 +8,7 @@ common case: nothing changed) is taken in two C calls (`take_all`). A sorted lis
 with `bisect` takes about half the memory but some 15 times the time (each search a chain of
 cache misses through 200,000 scattered integers), which an unchanged re-sync pays per item.
 
-The listing takes them as its pages arrive (in the thread that fetches ahead) while the
+The listing takes them as its pages are compared (in the thread that compares ahead) while the
 engine discards the ones its writes matched: every change to the set is one atomic step.
 """
 
