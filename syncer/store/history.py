@@ -215,15 +215,16 @@ class AccountHistory:
             f"AND released_at IS NULL{in_scope}"
         )
         params: tuple[Any, ...] = (*confirmed, self.provider, self.account, *scope.values())
+        looked_up_here: Container[bytes] | None = unseen
         if dialect.any_of is not None and isinstance(unseen, Collection):
             sql += f" AND (fingerprint IS NULL OR fingerprint {dialect.any_of})"
             params += (list(unseen),)
-            unseen = _EVERY_FINGERPRINT
+            looked_up_here = None  # the database picked them
         rows = connection.exec_driver_sql(sql, params, execution_options=STREAMED)
         return [
             LiveNumber(row[0], row[1], row[2], bool(row[4]))
             for row in rows
-            if row[3] is None or bytes(row[3]) in unseen
+            if looked_up_here is None or row[3] is None or bytes(row[3]) in looked_up_here
         ]
 
     # -- writes -------------------------------------------------------------------------
@@ -455,16 +456,6 @@ def _binder(dialect: BulkDialect) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 def _as_is(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
-
-
-class _Every:
-    """The container of every fingerprint."""
-
-    def __contains__(self, _fingerprint: object) -> bool:
-        return True
-
-
-_EVERY_FINGERPRINT = _Every()
 
 
 def _first_seen_by(dialect: BulkDialect, moment: datetime | None) -> tuple[str, tuple[Any, ...]]:
