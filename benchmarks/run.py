@@ -8,9 +8,15 @@ provider, `--accounts` accounts each), started afresh per backend so both backen
 same world. Every figure is a whole process, timed from outside (wall seconds, CPU seconds and
 peak RSS from `os.wait4`), and each is the median of `--runs` rounds. A round is:
 
-1. `syncer sync` into an empty database (initial), then the floor into an empty table;
-2. `syncer sync` again (nothing changed), then the fetch-only floor;
-3. 5% churn in the simulator (status, fees, releases, additions), then `syncer sync`.
+1. `syncer sync` into an empty database (initial), then the prototype (`prototype.py`, a bare
+   sync with syncer's per-item work and nothing else) into another, then the floor into an
+   empty table;
+2. `syncer sync` again (nothing changed), the prototype again, then the fetch-only floor;
+3. 5% churn in the simulator (status, fees, releases, additions), then `syncer sync` and the
+   prototype.
+
+After each job of the prototype, both databases' rows are compared (`prototype.digest`): its
+figures count only if it wrote what syncer wrote.
 
 Ratios are taken within a round (the pair ran seconds apart) and their median reported. With
 dlt installed (the `bench` extra) and not `--no-dlt`, dlt does the same three jobs in
@@ -72,6 +78,14 @@ class Cell:
     @property
     def cpu(self) -> float:
         return statistics.median(run.cpu for run in self.runs)
+
+
+def digest(database: str) -> dict[str, str]:
+    """`prototype.digest` of a database, computed in a process of its own: a child's peak RSS
+    (`ru_maxrss`) starts from this process's own at the fork, so this one stays small."""
+    command = [sys.executable, str(HERE / "prototype.py"), "--digest", "-", "-", database]
+    found: dict[str, str] = json.loads(run_process(command).output)
+    return found
 
 
 def run_process(command: Sequence[str], env: dict[str, str] | None = None) -> Run:
@@ -197,6 +211,8 @@ class Bench:
             return run
 
         ratios: dict[str, list[float]] = {"initial": [], "unchanged": [], "change": []}
+        same_rows: dict[str, list[bool]] = {}
+        prototype = self.args.prototype
         with simulator(size, self.args.seed, self.args.accounts, self.args.weights) as sim:
             config = self.workdir / "syncer.toml"
             config.write_text(sim.config_toml + "\n")
@@ -205,19 +221,46 @@ class Bench:
             env = self.syncer_env(sim, backend)
             sync = [*SYNCER, "sync", "--config", str(config)]
             floor = [sys.executable, str(HERE / "floor.py"), str(accounts)]
+            target = backend.dbapi("prototype_bench")
+            bare_sync = [sys.executable, str(HERE / "prototype.py"), str(config), str(accounts)]
+            bare_sync.append(target)
+            if backend.name == "sqlite":
+                bare_sync.append("--writer-process")
+
+            def bare(job: str) -> Run:
+                """The prototype's run of `job`, and whether it wrote what syncer wrote."""
+                found = add(f"prototype_{job}", run_process(bare_sync, env))
+                ours, its = digest(backend.dbapi("syncer_bench")), digest(target)
+                same_rows.setdefault(job, []).append(ours == its)
+                if ours != its:
+                    print(f"  the prototype's {job} rows differ: {ours} {its}", file=sys.stderr)
+                return found
+
             for round_number in range(1, self.args.runs + 1):
                 backend.reset("syncer_bench")
                 run_process([*SYNCER, "db", "upgrade"], env)
                 initial = add("initial", run_process(sync, env))
+                if prototype:
+                    backend.reset("prototype_bench")
+                    url = backend.url("prototype_bench")
+                    run_process([*SYNCER, "db", "upgrade"], env | {"SYNCER_DATABASE_URL": url})
+                    bare("initial")
                 backend.reset("floor_bench")
-                bare = add("floor", run_process([*floor, backend.dbapi("floor_bench")]))
-                ratios["initial"].append(initial.wall / bare.wall)
+                least = add("floor", run_process([*floor, backend.dbapi("floor_bench")]))
+                ratios["initial"].append(initial.wall / least.wall)
                 unchanged = add("unchanged", run_process(sync, env))
+                if prototype:
+                    bare("unchanged")
                 fetch = add("fetch_only", run_process([*floor, "--fetch-only"]))
                 ratios["unchanged"].append(unchanged.wall / fetch.wall)
                 sim.churn(0.05, seed=round_number)
                 changed = add("change", run_process(sync, env))
                 ratios["change"].append(changed.wall / fetch.wall)
+                if prototype:
+                    bare("change")
+                    for job, base in (("initial", least), ("unchanged", fetch), ("change", fetch)):
+                        key = f"prototype_{job}"
+                        ratios.setdefault(key, []).append(cells[key].runs[-1].wall / base.wall)
                 self.progress(size, backend, round_number, cells)
             if self.args.dlt and size <= self.args.dlt_max_numbers:
                 self.measure_dlt(sim, backend, accounts, add)
@@ -242,6 +285,14 @@ class Bench:
         }
         if at_once:
             result["accounts_at_once"] = at_once
+        if same_rows:
+            result["prototype_same_rows"] = same_rows
+            result["prototype_peak_rss_mb"] = max(
+                run.max_rss_mb
+                for name in cells
+                if name.startswith("prototype_")
+                for run in cells[name].runs
+            )
         if "dlt_initial" in cells:
             for job in ("initial", "unchanged", "change"):
                 result["ratio"][f"dlt_{job}"] = cells[f"dlt_{job}"].median / cells[job].median
@@ -397,6 +448,7 @@ def table(report: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    lines += prototype_table(report["results"])
     lines += memory_lines(report["results"])
     for result in report["results"]:
         if "accounts_at_once" in result:
@@ -424,16 +476,61 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def memory_lines(results: list[dict[str, Any]]) -> list[str]:
+def prototype_table(results: list[dict[str, Any]]) -> list[str]:
+    """The prototype's figures beside syncer's, and whether it wrote the same rows."""
+    mine = [result for result in results if "prototype_same_rows" in result]
+    if not mine:
+        return []
+    header = "| numbers | db | job | syncer s | prototype s | floor s | syncer/floor | "
+    header += "prototype/floor | same rows |"
+    lines = [header, "|---|---|---|" + "---:|" * 5 + "---|"]
+    for result in mine:
+        med, cpu, ratio = result["median"], result["cpu"], result["ratio"]
+        for job, base in (
+            ("initial", "floor"),
+            ("unchanged", "fetch_only"),
+            ("change", "fetch_only"),
+        ):
+            same = result["prototype_same_rows"][job]
+            row = [
+                f"{result['numbers']:,}",
+                result["backend"],
+                {"change": "5% change"}.get(job, job),
+                f"{med[job]:.2f} ({cpu[job]:.2f})",
+                f"{med['prototype_' + job]:.2f} ({cpu['prototype_' + job]:.2f})",
+                f"{med[base]:.2f} ({cpu[base]:.2f})" + ("" if base == "floor" else " fetch-only"),
+                fmt_ratio(ratio[job]),
+                fmt_ratio(ratio["prototype_" + job]),
+                "yes" if all(same) else f"NO ({same.count(False)} of {len(same)} runs differ)",
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for result in mine:
+        line = (
+            f"Prototype on {result['backend']} at {result['numbers']:,} numbers: peak RSS "
+            f"{result['prototype_peak_rss_mb']:.0f} MB (syncer's {result['peak_rss_mb']:.0f})"
+        )
+        if "dlt_initial" in result["median"]:
+            dlt = result["median"]["dlt_initial"] / result["median"]["prototype_initial"]
+            line += f"; dlt's initial / the prototype's: {dlt:.2f}x"
+        lines.append(line)
+    lines += memory_lines(mine, key="prototype_peak_rss_mb", who="the prototype")
+    lines.append("")
+    return lines
+
+
+def memory_lines(
+    results: list[dict[str, Any]], key: str = "peak_rss_mb", who: str = "syncer"
+) -> list[str]:
     """Peak RSS of the largest world against the smallest, per database."""
     lines = []
     for backend in dict.fromkeys(result["backend"] for result in results):
-        mine = sorted((r["numbers"], r["peak_rss_mb"]) for r in results if r["backend"] == backend)
+        mine = sorted((r["numbers"], r[key]) for r in results if r["backend"] == backend)
         if len(mine) > 1:
             (small, low), (large, high) = mine[0], mine[-1]
             lines.append(
-                f"Peak RSS on {backend}: {high:.0f} MB at {large:,} numbers, {low:.0f} MB at "
-                f"{small:,}: {high / low:.2f}x"
+                f"Peak RSS of {who} on {backend}: {high:.0f} MB at {large:,} numbers, "
+                f"{low:.0f} MB at {small:,}: {high / low:.2f}x"
             )
     return lines
 
@@ -470,6 +567,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds per figure (default: 3)")
     parser.add_argument("--dlt-runs", type=int, default=1, help="rounds of dlt (default: 1)")
     parser.add_argument("--no-dlt", dest="dlt", action="store_false", help="skip dlt")
+    parser.add_argument(
+        "--no-prototype", dest="prototype", action="store_false", help="skip the prototype"
+    )
     parser.add_argument(
         "--dlt-max-numbers",
         type=int,
