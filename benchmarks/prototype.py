@@ -527,6 +527,9 @@ class AccountRun:
                 raise RuntimeError(f"{self.name}: a page the compiled path cannot read")
             self.counts["pages"] += 1
             self.counts["seen"] += len(raw)
+            if not seen_keys.isdisjoint(page.keys) or len(set(page.keys)) < len(raw):
+                # syncer skips a key seen before in the pass (pages shifted under it)
+                raise RuntimeError(f"{self.name}: a key listed twice, which this script leaves out")
             seen_keys.update(page.keys)
             fingerprints = fingerprints_of(raw)
             misses = []
