@@ -229,8 +229,8 @@ class RowMapper:
         sqlite, fee_of = self.sqlite, tryvox._fee_of
         out = []
         for item, fingerprint in zip(compiled(tryvox._ITEMS, raw), fingerprints, strict=True):
-            kind, region, trunk, application = item.type, item.region, item.trunk_id, None
-            application = item.application_id
+            kind, region = item.type, item.region
+            trunk, application = item.trunk_id, item.application_id
             check_storable(kind, region, trunk, application)
             caps = item.capabilities
             voice, sms, mms = "voice" in caps, "sms" in caps, "mms" in caps
@@ -340,11 +340,7 @@ class Store:
                     (count,),
                 )
             ]
-        if self.next_id is None:
-            self.next_id = self.rows("SELECT COALESCE(MAX(id), 0) FROM phone_numbers")[0][0] + 1
-        first = self.next_id
-        self.next_id += count
-        return list(range(first, first + count))
+        return ids_after_largest(self, count)
 
     def overwrite(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows of (id, *OVERWRITTEN values)."""
@@ -416,8 +412,6 @@ class Writer:
     """A `Store` in a process of its own (SQLite): the main process sends each call through a
     pipe and goes on; only reads wait for their answer. Calls run in the order sent."""
 
-    ASKED = ("rows", "reserve_ids")
-
     def __init__(self, database: str) -> None:
         import multiprocessing
 
@@ -433,11 +427,7 @@ class Writer:
         self.next_id: int | None = None
 
     def reserve_ids(self, count: int) -> list[int]:
-        if self.next_id is None:
-            self.next_id = self.rows("SELECT COALESCE(MAX(id), 0) FROM phone_numbers")[0][0] + 1
-        first = self.next_id
-        self.next_id += count
-        return list(range(first, first + count))
+        return ids_after_largest(self, count)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.pipe.send(("rows", (sql, params), True))
@@ -459,6 +449,16 @@ class Writer:
             self.pipe.send((name, args, False))
 
         return send
+
+
+def ids_after_largest(store: Store | Writer, count: int) -> list[int]:
+    """`count` ids after the largest in `phone_numbers`, read once (SQLite: this script is the
+    only writer), the rest counted here."""
+    if store.next_id is None:
+        store.next_id = store.rows("SELECT COALESCE(MAX(id), 0) FROM phone_numbers")[0][0] + 1
+    first = store.next_id
+    store.next_id += count
+    return list(range(first, first + count))
 
 
 def _serve(database: str, pipe: Any) -> None:
