@@ -286,9 +286,29 @@ def fill(engine: Engine, target: int) -> int:
             if len(versions_batch) >= 50_000:
                 flush(connection)
         flush(connection)
-    analyze(engine)
     print(f"  filled {count:,} versions in {time.perf_counter() - started:.0f} s", flush=True)
+    derive_spans(engine)
+    analyze(engine)
     return count
+
+
+def derive_spans(engine: Engine) -> None:
+    """The versions are written here directly, not by a sync, so their `rate_spans` are
+    derived from them as migration 0004 derives them for a database that had versions."""
+    import importlib.util
+
+    from syncer.store.schema import migrations_folder
+
+    path = migrations_folder() / "versions" / "0004_rate_spans.py"
+    spec = importlib.util.spec_from_file_location("rate_spans_migration", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(migration.derive_spans())
+    print(f"  derived rate spans in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def write(connection: Any, table: Any, batch: list[dict[str, Any]]) -> None:
@@ -312,12 +332,15 @@ def analyze(engine: Engine) -> None:
             )
             connection.execute(text("VACUUM ANALYZE phone_numbers"))
             connection.execute(text("VACUUM ANALYZE phone_number_versions"))
+            connection.execute(text("VACUUM ANALYZE rate_spans"))
     elif name == "sqlite":
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
     else:
         with engine.begin() as connection:
-            connection.execute(text("ANALYZE TABLE phone_numbers, phone_number_versions"))
+            connection.execute(
+                text("ANALYZE TABLE phone_numbers, phone_number_versions, rate_spans")
+            )
 
 
 def server_database(base_url: str, name: str, reuse: bool) -> tuple[str, bool]:
@@ -352,7 +375,9 @@ def prepare(backend: str, url: str | None, target: int, reuse: bool, folder: Pat
     else:
         assert url is not None
         database_url, must_fill = server_database(url, DATABASE.format(versions=target), reuse)
-    upgrade(database_url)
+    started = time.perf_counter()
+    upgrade(database_url)  # on a database of an earlier syncer, 0004 derives the rate spans
+    print(f"  schema at head in {time.perf_counter() - started:.1f} s", flush=True)
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from syncer.records import NumberRecord
 
@@ -18,6 +18,9 @@ class StoredNumber(NamedTuple):
     """What a diff needs to know about a stored number.
 
     `live`: not released. `stale`: its `last_seen_at` is old enough to be refreshed.
+    `rate`: its status, fees, currency and provider creation time (the store's
+    `RATE_COLUMNS`) as the database driver returned them: the store compares a changed
+    record's with them to know whether the new version starts a rate span.
     """
 
     id: int
@@ -27,6 +30,7 @@ class StoredNumber(NamedTuple):
     fingerprint: bytes | None
     live: bool
     stale: bool
+    rate: tuple[Any, ...] = ()
 
 
 @dataclass

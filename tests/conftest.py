@@ -29,6 +29,7 @@ TABLES = [
     "rejected_records",
     "status_changes",
     "phone_number_versions",
+    "rate_spans",
     "phone_numbers",
     "sync_runs",
 ]

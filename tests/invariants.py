@@ -10,8 +10,10 @@ from sqlalchemy import Engine, select
 
 from syncer.records import TRACKED_FIELDS, state_hash
 from syncer.store.models import (
+    RATE_COLUMNS,
     PhoneNumber,
     PhoneNumberVersion,
+    RateSpan,
     RejectedRecord,
     StatusChange,
     SyncRun,
@@ -21,7 +23,8 @@ from syncer.store.models import (
 def assert_history_invariants(engine: Engine) -> None:
     """Exactly one open version per number, equal to its current state; versions contiguous;
     a status change for every status move between consecutive versions; no orphans (every
-    version, status change and rejected record belongs to a stored number and run)."""
+    version, status change and rejected record belongs to a stored number and run); the rate
+    spans exactly those the versions make (`expected_spans`)."""
     with engine.connect() as connection:
         run_ids = set(connection.execute(select(SyncRun.id)).scalars())
         for model in (PhoneNumberVersion, StatusChange, RejectedRecord):
@@ -39,6 +42,10 @@ def assert_history_invariants(engine: Engine) -> None:
         changes: dict[int, list[Any]] = defaultdict(list)
         for row in connection.execute(select(StatusChange).order_by(StatusChange.id)):
             changes[row.number_id].append(row._mapping)
+        spans: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        for row in connection.execute(select(RateSpan).order_by(RateSpan.valid_from)):
+            spans[row.number_id].append(_span(row._mapping))
+    assert set(spans) <= set(numbers), "rate spans of unknown numbers"
     assert set(versions) <= set(numbers), "versions of unknown numbers"
     assert set(changes) <= set(numbers), "status changes of unknown numbers"
     for number_id, number in numbers.items():
@@ -61,6 +68,41 @@ def assert_history_invariants(engine: Engine) -> None:
         ]
         recorded = [(c["from_status"], c["to_status"]) for c in changes[number_id]]
         assert recorded == moves, f"{number['e164']}: status changes {recorded} != {moves}"
+        expected = expected_spans(number["provider"], history)
+        assert spans[number_id] == expected, (
+            f"{number['e164']}: rate spans {spans[number_id]} != {expected}"
+        )
+
+
+SPAN_FIELDS = ("provider", *RATE_COLUMNS, "valid_from", "valid_to")
+SPAN_FIELDS += ("status_before", "fee_before", "currency_before")
+
+
+def _span(row: Any) -> tuple[Any, ...]:
+    return tuple(row[name] for name in SPAN_FIELDS)
+
+
+def expected_spans(provider: str, history: list[Any]) -> list[tuple[Any, ...]]:
+    """The rate spans of a number's versions (in order), as `_span` tuples: a version
+    starts one when it is the first or differs from the one before in a `RATE_COLUMNS`."""
+    found: list[dict[str, Any]] = []
+    before = None
+    for version in history:
+        rate = {name: version[name] for name in RATE_COLUMNS}
+        if before is None or rate != {name: before[name] for name in RATE_COLUMNS}:
+            found.append(
+                {
+                    "provider": provider,
+                    **rate,
+                    "valid_from": version["valid_from"],
+                    "status_before": None if before is None else before["status"],
+                    "fee_before": None if before is None else before["monthly_fee"],
+                    "currency_before": None if before is None else before["currency"],
+                }
+            )
+        found[-1]["valid_to"] = version["valid_to"]
+        before = version
+    return [_span(span) for span in found]
 
 
 def running_runs(engine: Engine) -> int:

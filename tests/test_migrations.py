@@ -157,3 +157,53 @@ def test_upgrade_to_0003_keeps_every_row_and_its_history(backend: str, tmp_path:
             )
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrade_to_0004_derives_the_rate_spans_the_sync_keeps(
+    backend: str, tmp_path: Path
+) -> None:
+    """0004 fills `rate_spans` from the versions already stored: the same rows the sync
+    keeps (a fee change, a status change, a name change that starts no span, a release, a
+    comeback with a new creation time and setup fee, an unpriced Ringyo number)."""
+    from alembic import command
+
+    from tests.history import History, ringyo, utc, vox
+    from tests.invariants import SPAN_FIELDS, assert_history_invariants
+
+    url = empty_database(backend, tmp_path)
+    assert upgrade(url) == SCHEMA_REVISION
+    engine = make_engine(url)
+    try:
+        history = History(engine)
+        numbers = [vox(1), vox(2, fee="2.50"), vox(3, status="suspended")]
+        tryvox = history.tryvox(items=numbers)
+        history.ringyo(items=[ringyo(4)])
+        history.sync_at(utc(2026, 9, 1, 12))
+        tryvox.items[0] = dict(tryvox.items[0], application_id="app_2")  # no new span
+        tryvox.items[1] = dict(tryvox.items[1], monthly_fee="3.00")
+        tryvox.items[2] = dict(tryvox.items[2], status="active")
+        history.sync_at(utc(2026, 9, 10, 8, 30))
+        gone = tryvox.items.pop(0)
+        history.sync_at(utc(2026, 9, 20))
+        tryvox.items.append(dict(gone, created_at="2026-09-25T00:00:00Z", setup_fee="1.25"))
+        history.sync_at(utc(2026, 10, 1, 0, 0, 1))
+        assert_history_invariants(engine)
+        columns = ", ".join(("number_id", *SPAN_FIELDS))
+        query = text(f"SELECT {columns} FROM rate_spans ORDER BY number_id, valid_from")
+        with engine.connect() as connection:
+            kept = connection.execute(query).all()
+        assert len(kept) == 4 + 1 + 1 + 2  # first sightings, fee, status, release + comeback
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT COUNT(*) FROM phone_number_versions"))
+            assert versions.scalar() == len(kept) + 1  # and the new assignment
+        config = alembic_config(url)
+        command.downgrade(config, "0003")  # type: ignore[arg-type]
+        assert "rate_spans" not in inspect(engine).get_table_names()
+        assert upgrade(url) == SCHEMA_REVISION
+        with engine.connect() as connection:
+            derived = connection.execute(query).all()
+        assert derived == kept
+        assert_history_invariants(engine)
+    finally:
+        engine.dispose()

@@ -41,7 +41,8 @@ delta, to the last digit (rational arithmetic; nothing is rounded before renderi
 - `not_yet_accrued`: the current month is accrued only up to now; its rest, at the current
   rate, is a change of minus that rate at now (zero for every past month).
 
-Everything is aggregated by the database (`accrual_queries`: the rate changes per kind and
+Everything is aggregated by the database from `rate_spans`, the versions joined where no
+rate changes, which the sync keeps (`accrual_queries`: the rate changes per kind and
 month, the numbers at each rate when the window starts, the numbers per month, the setup
 fees); `attribution` turns the few resulting groups into exact money; this module holds the
 request, the report and its views.

@@ -10,7 +10,8 @@ writes what it planned:
 - `stored_by_key`: the stored numbers behind the records that need comparing (new or changed
   items), one query per batch of keys;
 - `write`: the plans of several pages in one transaction: rows built as driver tuples with
-  ids assigned up front, inserted the dialect's fastest way (`syncer.store.dialects`);
+  ids assigned up front, inserted the dialect's fastest way (`syncer.store.dialects`),
+  with the `rate_spans` the new versions open or close;
 - `release_candidates` and `release`: after a complete listing, the live numbers the
   listing did not show unchanged, and the release of those that are gone;
 - `prepare_indexes` / `build_indexes`: a first load into an empty mirror builds the secondary
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select
@@ -33,7 +34,13 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from syncer.decide import LiveNumber, PageDiff, StoredNumber
 from syncer.records import RELEASED, TRACKED_FIELDS, NumberRecord, state_hash
 from syncer.store.dialects import BulkDialect, for_connection
-from syncer.store.models import PhoneNumber, PhoneNumberVersion, StatusChange
+from syncer.store.models import (
+    RATE_COLUMNS,
+    PhoneNumber,
+    PhoneNumberVersion,
+    RateSpan,
+    StatusChange,
+)
 
 NUMBER_COLUMNS = (
     "provider",
@@ -55,6 +62,16 @@ OVERWRITTEN_COLUMNS = (
     "fingerprint",
 )
 VERSION_COLUMNS = ("number_id", *TRACKED_FIELDS, "valid_from", "valid_to", "sync_run_id")
+SPAN_COLUMNS = (
+    "number_id",
+    "provider",
+    *RATE_COLUMNS,
+    "valid_from",
+    "valid_to",
+    "status_before",
+    "fee_before",
+    "currency_before",
+)
 CHANGE_COLUMNS = (
     "number_id",
     "provider",
@@ -72,7 +89,11 @@ _TIME = TRACKED_FIELDS.index("provider_created_at")
 assert TRACKED_FIELDS[_FEE + 1] == "setup_fee"
 assert TRACKED_FIELDS[_TIME:] == ("provider_created_at", "provider_updated_at")
 _tracked = attrgetter(*TRACKED_FIELDS)
-HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes")
+# A number's rate (`RATE_COLUMNS`) among its tracked values, and what a span keeps of the
+# rate before it.
+_rate = itemgetter(*(TRACKED_FIELDS.index(name) for name in RATE_COLUMNS))
+_before = itemgetter(*(RATE_COLUMNS.index(name) for name in ("status", "monthly_fee", "currency")))
+HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes", "rate_spans")
 KEY_LOOKUP_BATCH = 500
 # A long result read in batches (a server-side cursor where the driver would otherwise hold
 # every row of the account in memory at once).
@@ -81,7 +102,7 @@ STREAMED = {"stream_results": True, "max_row_buffer": 5_000}
 # The indexes a first load builds after it (the natural key's unique index first).
 DEFERRED_INDEXES = tuple(
     index
-    for model in (PhoneNumber, PhoneNumberVersion, StatusChange)
+    for model in (PhoneNumber, PhoneNumberVersion, StatusChange, RateSpan)
     for index in sorted(
         cast(Table, model.__table__).indexes, key=lambda index: (not index.unique, str(index.name))
     )
@@ -181,14 +202,22 @@ class AccountHistory:
             batch = keys[start : start + KEY_LOOKUP_BATCH]
             rows = connection.exec_driver_sql(
                 "SELECT id, external_id, content_hash, status, fingerprint, released_at IS NULL, "
-                f"last_seen_at <= {mark} FROM phone_numbers WHERE external_id IN "
+                f"last_seen_at <= {mark}, {', '.join(RATE_COLUMNS)} "
+                "FROM phone_numbers WHERE external_id IN "
                 f"({', '.join([mark] * len(batch))}) AND account = {mark} AND provider = {mark}",
                 (stale, *batch, self.account, self.provider),
             )
             for row in rows:
                 fingerprint = None if row[4] is None else bytes(row[4])
                 found[row[1]] = StoredNumber(
-                    row[0], row[1], row[2], row[3], fingerprint, bool(row[5]), bool(row[6])
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    fingerprint,
+                    bool(row[5]),
+                    bool(row[6]),
+                    tuple(row[7:]),
                 )
         return found
 
@@ -314,6 +343,15 @@ class AccountHistory:
                 for number_id, (record, at) in zip(ids, new, strict=True)
             ],
         )
+        dialect.insert(
+            connection,
+            "rate_spans",
+            SPAN_COLUMNS,
+            [
+                (number_id, provider, *_rate(values), at, None, None, None, None)
+                for number_id, values, (_, at) in zip(ids, tracked, new, strict=True)
+            ],
+        )
 
     def _overwrite_changed(
         self,
@@ -333,7 +371,9 @@ class AccountHistory:
             ],
             OVERWRITTEN_COLUMNS,
         )
-        dialect.close_versions(connection, [(current.id, at) for _, current, at in changed])
+        dialect.close_open(
+            connection, "phone_number_versions", [(current.id, at) for _, current, at in changed]
+        )
         run_id = self.run_id
         dialect.insert(
             connection,
@@ -363,6 +403,15 @@ class AccountHistory:
                 if current.status != record.status
             ],
         )
+        self._start_spans(
+            connection,
+            dialect,
+            [
+                (current.id, _rate(values), current.rate, at)
+                for (_, current, at), values in zip(changed, tracked, strict=True)
+                if _rate(values) != current.rate
+            ],
+        )
 
     def release(self, connection: Connection, number_ids: Sequence[int], at: datetime) -> int:
         """Mark the numbers released at `at` (those still live): a new version each, and a
@@ -378,6 +427,7 @@ class AccountHistory:
             return 0
         at_db = dialect.time(at)
         updates, versions, changes, ids = [], [], [], []
+        spans: list[tuple[int, tuple[Any, ...], tuple[Any, ...], Any]] = []
         for row in rows:
             values = row[1:]
             state = dict(zip(TRACKED_FIELDS, values, strict=True))
@@ -400,16 +450,42 @@ class AccountHistory:
                 )
             )
             ids.append(row[0])
+            rate = _rate(db_values)  # status first (see RATE_COLUMNS)
+            spans.append((row[0], rate, (before, *rate[1:]), at_db))
         dialect.execute_many(
             connection,
             f"UPDATE phone_numbers SET status = {mark}, released_at = {mark}, "
             f"content_hash = {mark}, fingerprint = NULL WHERE id = {mark}",
             updates,
         )
-        dialect.close_versions(connection, [(number_id, at_db) for number_id in ids])
+        dialect.close_open(
+            connection, "phone_number_versions", [(number_id, at_db) for number_id in ids]
+        )
         dialect.insert(connection, "phone_number_versions", VERSION_COLUMNS, versions)
         dialect.insert(connection, "status_changes", CHANGE_COLUMNS, changes)
+        self._start_spans(connection, dialect, spans)
         return len(rows)
+
+    def _start_spans(
+        self,
+        connection: Connection,
+        dialect: BulkDialect,
+        starts: list[tuple[int, tuple[Any, ...], tuple[Any, ...], Any]],
+    ) -> None:
+        """Close the open rate span of each number and open its next one: (number id, its
+        new rate, its rate before, the time), rates in `RATE_COLUMNS` order as bound."""
+        dialect.close_open(
+            connection, "rate_spans", [(number_id, at) for number_id, _, _, at in starts]
+        )
+        dialect.insert(
+            connection,
+            "rate_spans",
+            SPAN_COLUMNS,
+            [
+                (number_id, self.provider, *rate, at, None, *_before(before))
+                for number_id, rate, before, at in starts
+            ],
+        )
 
     # -- rows -----------------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 - `phone_numbers`: one row per number per account, its current state.
 - `phone_number_versions`: one row per distinct state of a number (SCD type 2); `valid_to` of a
   version equals `valid_from` of the next, and is null for the current one.
+- `rate_spans`: derived from the versions and kept by the sync, for `report accrual`: one row
+  per stretch of consecutive versions of a number with the same rate (status, fees, currency,
+  provider creation time), with the status, fee and currency of the stretch before it.
 - `status_changes`: one row per status transition; `from_status` is null at a first sighting,
   `to_status` is "released" when the number left its account's complete listing.
 - `sync_runs`: one row per run of one account, with its counts and error.
@@ -122,6 +125,36 @@ class PhoneNumberVersion(Base):
     sync_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
     )
+
+
+class RateSpan(Base):
+    """Consecutive versions of a number that agree on everything its accrual depends on
+    (`RATE_COLUMNS`), in force from `valid_from` until `valid_to` (null: now), with the
+    status, monthly fee and currency of the span before it (`status_before` null: none, the
+    number's first sighting). The sync keeps it with the versions, in the same transaction;
+    migration 0004 derives it from them."""
+
+    __tablename__ = "rate_spans"
+    __table_args__ = (Index("ix_rate_spans_number_valid_to", "number_id", "valid_to"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    monthly_fee: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    provider_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    setup_fee: Mapped[Decimal | None] = mapped_column(Money())
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_before: Mapped[str | None] = mapped_column(String(16))
+    fee_before: Mapped[Decimal | None] = mapped_column(Money())
+    currency_before: Mapped[str | None] = mapped_column(String(3))
+
+
+# What a rate span is keyed on: a new version that changes one of these starts a new span.
+# Status first: the store relies on it.
+RATE_COLUMNS = ("status", "monthly_fee", "currency", "provider_created_at", "setup_fee")
 
 
 class StatusChange(Base):

@@ -19,7 +19,7 @@ from syncer.errors import DatabaseError
 from syncer.store.engine import first_line, reading, safe_url
 from syncer.store.locks import check_lockable
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 def migrations_folder() -> Path:

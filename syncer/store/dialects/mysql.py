@@ -72,12 +72,11 @@ def overwrite(
         )
 
 
-def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
-    """End the open version of each number id at its time."""
+def close_open(connection: Connection, table: str, pairs: list[tuple[int, Any]]) -> None:
+    """End the open row of `table` (versions, rate spans) of each number id at its time."""
     if pairs:
         connection.exec_driver_sql(
-            "UPDATE phone_number_versions SET valid_to = %s "
-            "WHERE number_id = %s AND valid_to IS NULL",
+            f"UPDATE {table} SET valid_to = %s WHERE number_id = %s AND valid_to IS NULL",
             [(at, number_id) for number_id, at in pairs],
         )
 

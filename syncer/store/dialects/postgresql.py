@@ -103,15 +103,14 @@ def _column_types(table: str, dialect: Dialect) -> dict[str, str]:
     }
 
 
-def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
-    """End the open version of each number id at its time: one statement, the pairs bound as
-    two arrays."""
+def close_open(connection: Connection, table: str, pairs: list[tuple[int, Any]]) -> None:
+    """End the open row of `table` (versions, rate spans) of each number id at its time: one
+    statement, the pairs bound as two arrays."""
     if pairs:
         connection.exec_driver_sql(
-            "UPDATE phone_number_versions SET valid_to = closing.at "
+            f"UPDATE {table} SET valid_to = closing.at "
             "FROM unnest(%s::bigint[], %s::timestamptz[]) AS closing(number_id, at) "
-            "WHERE phone_number_versions.number_id = closing.number_id "
-            "AND phone_number_versions.valid_to IS NULL",
+            f"WHERE {table}.number_id = closing.number_id AND {table}.valid_to IS NULL",
             ([number_id for number_id, _ in pairs], [at for _, at in pairs]),
         )
 

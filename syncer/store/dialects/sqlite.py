@@ -83,15 +83,16 @@ def overwrite(
     _insert_many(connection, table, columns, rows, f" ON CONFLICT (id) DO UPDATE SET {assignments}")
 
 
-def close_versions(connection: Connection, pairs: list[tuple[int, Any]]) -> None:
-    """End the open version of each number id at its time: one statement per time."""
+def close_open(connection: Connection, table: str, pairs: list[tuple[int, Any]]) -> None:
+    """End the open row of `table` (versions, rate spans) of each number id at its time: one
+    statement per time."""
     by_time: dict[Any, list[int]] = {}
     for number_id, at in pairs:
         by_time.setdefault(at, []).append(number_id)
     for at, ids in by_time.items():
         for start, size in _statements(len(ids), _ROWS_PER_STATEMENT):
             connection.exec_driver_sql(
-                "UPDATE phone_number_versions SET valid_to = ? WHERE number_id IN "
+                f"UPDATE {table} SET valid_to = ? WHERE number_id IN "
                 f"({', '.join('?' * size)}) AND valid_to IS NULL",
                 (at, *ids[start : start + size]),
             )
