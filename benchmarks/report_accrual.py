@@ -31,7 +31,11 @@ months (2025-08..2026-07), each figure the median of `--runs` after one warm-up:
 Each report's JSON is hashed: the same digest is the same report to the last digit. With
 `--baseline DIR` (a checkout of another syncer, e.g. `git worktree add /tmp/base main`),
 that syncer's `report accrual` is timed too, alternating run by run with this one (so a
-change in the machine's load weighs on both), and the digests are compared. `--reuse` keeps
+change in the machine's load weighs on both), and the digests are compared. A baseline at
+an earlier schema revision refuses this syncer's database: give it a copy of the database
+made before the upgrade with `--baseline-url` (on PostgreSQL, `CREATE DATABASE
+syncer_accrual_base TEMPLATE syncer_accrual_1000000` while that one is at the old revision;
+one backend per run then). `--reuse` keeps
 the filled databases of an earlier run with the same `--versions`, which makes A/B runs
 quick. The machine's load average is printed before and after: on a shared machine, read
 the figures with it.
@@ -441,25 +445,31 @@ def process_run(
         return ProcessRun(wall, usage.ru_utime + usage.ru_stime, out.read().decode())
 
 
+@dataclass(frozen=True)
+class Baseline:
+    checkout: Path
+    database_url: str | None = None  # None: the same database as this syncer's
+
+
 def processes(
-    database_url: str, first: str, last: str, folder: Path, runs: int, baseline: Path | None
+    database_url: str, first: str, last: str, folder: Path, runs: int, baseline: Baseline | None
 ) -> dict[str, list[ProcessRun]]:
     """Whole-process runs, one warm-up each, then `runs` rounds; with a baseline, the two
     alternate, so a change in the machine's load weighs on both alike."""
-    checkouts: dict[str, Path | None] = {"syncer": None}
+    checkouts: dict[str, tuple[str, Path | None]] = {"syncer": (database_url, None)}
     if baseline is not None:
-        checkouts["baseline"] = baseline
+        checkouts["baseline"] = (baseline.database_url or database_url, baseline.checkout)
     found: dict[str, list[ProcessRun]] = {name: [] for name in checkouts}
-    for checkout in checkouts.values():
-        process_run(database_url, first, last, folder, checkout)
+    for url, checkout in checkouts.values():
+        process_run(url, first, last, folder, checkout)
     for _ in range(runs):
-        for name, checkout in checkouts.items():
-            found[name].append(process_run(database_url, first, last, folder, checkout))
+        for name, (url, checkout) in checkouts.items():
+            found[name].append(process_run(url, first, last, folder, checkout))
     return found
 
 
 def measure(
-    backend: str, database_url: str, runs: int, folder: Path, baseline: Path | None
+    backend: str, database_url: str, runs: int, folder: Path, baseline: Baseline | None
 ) -> list[dict[str, Any]]:
     from syncer.reports.accrual_queries import gather
     from syncer.store.engine import reading
@@ -557,8 +567,18 @@ def main() -> None:
         help="a checkout of another syncer (e.g. `git worktree add /tmp/base main`): its "
         "`syncer report accrual` is timed too, alternating with this one's",
     )
+    parser.add_argument(
+        "--baseline-url",
+        help="the baseline's database, when it is at an earlier schema revision: a copy "
+        "made before this syncer upgraded it (one backend per run)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    baseline = None
+    if args.baseline is not None:
+        baseline = Baseline(args.baseline, args.baseline_url)
+    elif args.baseline_url:
+        parser.error("--baseline-url needs --baseline")
     args.folder.mkdir(parents=True, exist_ok=True)
     sizes = {
         "postgresql": args.versions,
@@ -571,7 +591,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         print(f"{backend}, about {sizes[backend]:,} versions", flush=True)
         url = prepare(backend, urls[backend], sizes[backend], args.reuse, args.folder)
-        figures += measure(backend, url, args.runs, args.folder, args.baseline)
+        figures += measure(backend, url, args.runs, args.folder, baseline)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -232,14 +232,19 @@ def numbers_by_month(
     at_start: dict[Rate, int] = defaultdict(int)
     for offset in range(0, len(periods), MASK_MONTHS):
         chunk = periods[offset : offset + MASK_MONTHS]
-        for row in connection.execute(_masks(chunk, billable)):
-            count = int(row.numbers)
-            for bit in _bits(int(row.mask)):
-                totals[offset + bit, row.currency][0] += count
-            for bit in _bits(int(row.unpriced_mask)):
-                totals[offset + bit, row.currency][1] += count
-            if offset == 0 and row.at_start:
-                at_start[row.provider, row.currency, row.fee_at_start] += count
+        # Thousands of rows share a few hundred masks: add the numbers up per mask first,
+        # then spread each mask over its months once.
+        per_mask: dict[tuple[int, Currency, int], int] = defaultdict(int)
+        rows = connection.execute(_masks(chunk, billable))
+        for provider, currency, mask, unpriced, is_at_start, fee, count in rows:
+            per_mask[int(mask), currency, 0] += int(count)
+            if unpriced:
+                per_mask[int(unpriced), currency, 1] += int(count)
+            if offset == 0 and is_at_start:
+                at_start[provider, currency, fee] += int(count)
+        for (mask, currency, column), count in per_mask.items():
+            for bit in _bits(mask):
+                totals[offset + bit, currency][column] += count
     counted = [
         Counted(month, currency, numbers, unpriced)
         for (month, currency), (numbers, unpriced) in totals.items()
