@@ -472,10 +472,9 @@ def measure(
     backend: str, database_url: str, runs: int, folder: Path, baseline: Baseline | None
 ) -> list[dict[str, Any]]:
     from syncer.reports.accrual_queries import gather
-    from syncer.store.engine import reading
 
     figures = []
-    engine = make_engine(database_url, pool_size=1)
+    engine = make_engine(database_url, pool_size=3)
     try:
         for label, (first, last) in RANGES.items():
             request = AccrualRequest.parse(start=first, end=last, as_of=NOW.isoformat())
@@ -484,8 +483,7 @@ def measure(
             periods = [month.period(request.zone) for month in window]
 
             def queries(periods: list[Any] = periods, request: AccrualRequest = request) -> Any:
-                with reading(engine) as connection:
-                    return gather(connection, periods, request.billable, NOW)
+                return gather(engine, periods, request.billable, NOW)
 
             gathered = queries()
             figure: dict[str, Any] = {"backend": backend, "range": label, "first": first}

@@ -15,11 +15,13 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from syncer.reports.accrual import AccrualReport, AccrualRequest, accrual_report
 from syncer.reports.attribution import PARTS, MonthRow
 from syncer.reports.render import render_text
+from syncer.store.engine import reading_together
+from syncer.store.writes import start_run
 from tests import report_shapes
 from tests.history import History, ringyo, utc, vox
 
@@ -423,3 +425,19 @@ def test_setup_fee_once_per_rental_even_if_the_provider_goes_back_and_forth(
     history.sync_at(utc(2026, 10, 12))
     report = accrual(engine, start="2026-10", end="2026-10")
     assert month(report, "2026-10").setup_fees == F("10.00")
+
+
+def test_the_accrual_queries_read_one_state_of_the_database(engine: Engine) -> None:
+    """The three queries of `gather` see the same rows whatever a sync commits while they
+    run: side by side on PostgreSQL (three connections, one exported snapshot), one after
+    another in one REPEATABLE READ or SQLite read transaction elsewhere."""
+    runs = text("SELECT COUNT(*) FROM sync_runs")
+    with reading_together(engine, 3) as connections:
+        distinct = len(set(map(id, connections)))
+        assert distinct == (3 if engine.dialect.name == "postgresql" else 1)
+        assert connections[0].execute(runs).scalar() == 0
+        with engine.begin() as writer:
+            start_run(writer, "tryvox", "vox-main", utc(2026, 10, 1))
+        assert [connection.execute(runs).scalar() for connection in connections] == [0, 0, 0]
+    with engine.connect() as connection:
+        assert connection.execute(runs).scalar() == 1

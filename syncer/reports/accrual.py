@@ -269,9 +269,9 @@ def accrual_report(
     now = request.as_of or now
     with reading(engine) as connection:
         first, last = resolve_months(connection, request, now)
-        window = [first.previous(), *months(first, last)]  # one month before, for the delta
-        periods = [month.period(request.zone) for month in window]
-        gathered = gather(connection, periods, request.billable, now)
+    window = [first.previous(), *months(first, last)]  # one month before, for the delta
+    periods = [month.period(request.zone) for month in window]
+    gathered = gather(engine, periods, request.billable, now)
     rows = assemble(window, periods, gathered, now)
     return AccrualReport(request, first, last, now, rows)
 

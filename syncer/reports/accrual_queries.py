@@ -5,7 +5,7 @@ versions with the same status, fees, currency and provider creation time (everyt
 accrual depends on), and it carries the status, fee and currency of the span before it. The
 sync keeps the spans with the versions, so the answer is the one the versions give, from
 fewer rows and with no join of each version to the one before it (on a million versions,
-twelve months: about 0.9 s of queries instead of 1.9 s, `benchmarks/accrual_summary.py`).
+twelve months: about 0.9 s of queries instead of 1.9 s; see benchmarks/README.md).
 
 Three GROUP BY queries, each one pass over the spans it needs, each returning a few
 thousand rows at most however many spans there are. Every row is put in its month by a
@@ -29,20 +29,26 @@ from the numbers at each rate when the window starts, the time held follows by a
 
 Durations are exact integer microseconds (`micros_sum`) and money exact (`money_sum`) on
 every dialect; the arithmetic on them is `syncer.reports.attribution`'s. On PostgreSQL the
-queries run with `room_to_aggregate`'s settings.
+queries run side by side, on three connections reading one snapshot, with
+`room_to_aggregate`'s settings; elsewhere one after another in one transaction that sees
+one state (`syncer.store.engine.reading_together`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Table,
     and_,
     case,
@@ -67,6 +73,7 @@ from syncer.reports.sql import (
     read_money,
     room_to_aggregate,
 )
+from syncer.store.engine import reading_together
 from syncer.store.models import PhoneNumber, PhoneNumberVersion, RateSpan
 
 numbers = cast(Table, PhoneNumber.__table__)
@@ -143,19 +150,33 @@ class Gathered:
 
 
 def gather(
-    connection: Connection, periods: list[Period], billable: tuple[str, ...], now: datetime
+    engine: Engine, periods: list[Period], billable: tuple[str, ...], now: datetime
 ) -> Gathered:
+    """The three queries, side by side on PostgreSQL (three connections reading one
+    snapshot; the engine's pool must allow three), one after another elsewhere."""
     past = [Period(p.label, p.start, min(p.end, now)) for p in periods if p.start < now]
     if not past:
         return Gathered([], [], [], [], [])
-    room_to_aggregate(connection)
-    counted, before = numbers_by_month(connection, past, billable)
-    found = changes(connection, past, billable)
+    with reading_together(engine, 3) as connections:
+        for connection in dict.fromkeys(connections):
+            room_to_aggregate(connection)
+        jobs: list[Callable[[], Any]] = [
+            partial(numbers_by_month, connections[0], past, billable),
+            partial(changes, connections[1], past, billable),
+            partial(setups, connections[2], past, now),
+        ]
+        if len(set(map(id, connections))) == 1:
+            results = [job() for job in jobs]
+        else:
+            with ThreadPoolExecutor(len(jobs), thread_name_prefix="accrual") as pool:
+                futures = [pool.submit(job) for job in jobs]
+                results = [future.result() for future in futures]
+    (counted, before), found, fees = results
     gathered = Gathered(
         held=held(before, found, past),
         counted=counted,
         changes=found,
-        setups=setups(connection, past, now),
+        setups=fees,
         rate_at_now=[],
     )
     if periods[0].start <= now < periods[-1].end:  # the window ends now: what runs on

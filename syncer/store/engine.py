@@ -17,7 +17,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -239,6 +239,42 @@ def reading(bind: Engine | Connection) -> Iterator[Connection]:
             yield bind
     finally:
         bind.execution_options(sqlite_begin=_READ_WRITE)
+
+
+@contextmanager
+def reading_together(engine: Engine, count: int) -> Iterator[list[Connection]]:
+    """`count` connections that read one and the same state of the database, for reads run
+    side by side (a report's queries).
+
+    On PostgreSQL: `count` REPEATABLE READ transactions, the first exporting its snapshot and
+    the others importing it (`pg_export_snapshot`), so each query sees exactly what the
+    others see, whatever a sync commits meanwhile; the engine's pool must allow `count`
+    connections. Elsewhere: one connection, `count` times, its reads run one after another in
+    one transaction that sees one state: on SQLite `reading`'s deferred transaction, on
+    MariaDB a REPEATABLE READ one (the engine's READ COMMITTED would let each query see
+    what a sync committed since the one before)."""
+    name = engine.dialect.name
+    if name in ("mysql", "mariadb"):
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield [connection] * count
+        return
+    if name != "postgresql" or count == 1:
+        with reading(engine) as connection:
+            yield [connection] * count
+        return
+    with ExitStack() as stack:
+        connections: list[Connection] = []
+        for _ in range(count):
+            connection = stack.enter_context(engine.connect())
+            connection.execution_options(isolation_level="REPEATABLE READ")
+            stack.enter_context(connection.begin())
+            connections.append(connection)
+        snapshot = connections[0].exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        for connection in connections[1:]:
+            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        yield connections
 
 
 def is_retryable(exc: DBAPIError) -> bool:
