@@ -58,7 +58,7 @@ BATCH_RECORDS = 2_000
 KEY_BATCH = 500
 PREFETCH = 32
 TRYVOX_CONCURRENCY = 4
-HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes")
+HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes", "rate_spans")
 # syncer's row shapes (`syncer.store.history`), written here so that the script does not
 # import SQLAlchemy: run.py's digest of both databases shows they are the same rows.
 NUMBER_COLUMNS = (
@@ -69,6 +69,17 @@ OVERWRITTEN = (*TRACKED_FIELDS, "last_seen_at", "released_at", "content_hash", "
 VERSION_COLUMNS = ("number_id", *TRACKED_FIELDS, "valid_from", "valid_to", "sync_run_id")
 CHANGE_COLUMNS = ("number_id", "provider", "account", "e164", "from_status", "to_status")
 CHANGE_COLUMNS += ("changed_at", "sync_run_id")
+RATE_COLUMNS = ("status", "monthly_fee", "currency", "provider_created_at", "setup_fee")
+SPAN_COLUMNS = ("number_id", "provider", *RATE_COLUMNS, "valid_from", "valid_to")
+SPAN_COLUMNS += ("status_before", "fee_before", "currency_before")
+_RATE = [TRACKED_FIELDS.index(name) for name in RATE_COLUMNS]
+
+
+def rate(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A number's rate (status first) among its tracked values, as bound."""
+    return tuple(values[index] for index in _RATE)
+
+
 PG_TYPES = dict.fromkeys(OVERWRITTEN, "varchar") | {"id": "bigint", "fingerprint": "bytea"}
 PG_TYPES |= dict.fromkeys(("voice", "sms", "mms"), "boolean")
 PG_TYPES |= dict.fromkeys(("monthly_fee", "setup_fee"), "numeric")
@@ -359,22 +370,35 @@ class Store:
             f"UPDATE phone_numbers SET {sets} WHERE id = ?", [(*r[1:], r[0]) for r in rows]
         )
 
-    def close_versions(self, pairs: list[tuple[int, Any]]) -> None:
+    def close_open(self, table: str, pairs: list[tuple[int, Any]]) -> None:
+        """End the open version (or rate span) of each number at its time."""
         if not pairs:
             return
         if self.postgres:
             self.db.execute(
-                "UPDATE phone_number_versions SET valid_to = closing.at FROM "
+                f"UPDATE {table} SET valid_to = closing.at FROM "
                 "unnest(%s::bigint[], %s::timestamptz[]) AS closing(number_id, at) "
-                "WHERE phone_number_versions.number_id = closing.number_id "
-                "AND phone_number_versions.valid_to IS NULL",
+                f"WHERE {table}.number_id = closing.number_id AND {table}.valid_to IS NULL",
                 ([number_id for number_id, _ in pairs], [at for _, at in pairs]),
             )
             return
         self.execute_many(
-            "UPDATE phone_number_versions SET valid_to = ? WHERE number_id = ? "
-            "AND valid_to IS NULL",
+            f"UPDATE {table} SET valid_to = ? WHERE number_id = ? AND valid_to IS NULL",
             [(at, number_id) for number_id, at in pairs],
+        )
+
+    def start_spans(
+        self, provider: str, starts: list[tuple[int, tuple[Any, ...], tuple[Any, ...], Any]]
+    ) -> None:
+        """Close each number's open rate span and open the next: (id, rate, rate before, at)."""
+        self.close_open("rate_spans", [(number_id, at) for number_id, _, _, at in starts])
+        self.insert(
+            "rate_spans",
+            SPAN_COLUMNS,
+            [
+                (number_id, provider, *new, at, None, before[0], before[1], before[2])
+                for number_id, new, before, at in starts
+            ],
         )
 
     # A first load builds the secondary indexes after it.
@@ -563,19 +587,19 @@ class AccountRun:
         store.commit()
         return self.counts
 
-    def stored_by_key(self, keys: list[str]) -> dict[str, tuple[int, str, str]]:
-        """id, status and content hash of the account's stored numbers with these keys."""
+    def stored_by_key(self, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+        """id, status, content hash and rate of the account's stored numbers with these keys."""
         found = {}
         mark = self.store.mark
         for start in range(0, len(keys), KEY_BATCH):
             part = keys[start : start + KEY_BATCH]
-            for key, number_id, status, content_hash in self.store.rows(
-                f"SELECT external_id, id, status, content_hash FROM phone_numbers "
-                f"WHERE provider = {mark} AND account = {mark} AND external_id IN "
-                f"({', '.join([mark] * len(part))})",
+            for key, number_id, status, content_hash, *stored_rate in self.store.rows(
+                f"SELECT external_id, id, status, content_hash, {', '.join(RATE_COLUMNS)} "
+                f"FROM phone_numbers WHERE provider = {mark} AND account = {mark} "
+                f"AND external_id IN ({', '.join([mark] * len(part))})",
                 (self.provider, self.name, *part),
             ):
-                found[key] = (number_id, status, content_hash)
+                found[key] = (number_id, status, content_hash, tuple(stored_rate))
         return found
 
     def flush(self, batch: list[tuple[Mapped, datetime]]) -> None:
@@ -584,7 +608,7 @@ class AccountRun:
         if self.stored_any and batch:
             stored = self.stored_by_key([row[0] for row, _ in batch])
         new: list[tuple[Mapped, Any]] = []
-        changed: list[tuple[Mapped, tuple[int, str, str], Any]] = []
+        changed: list[tuple[Mapped, tuple[Any, ...], Any]] = []
         refingerprinted = []
         for row, at in batch:
             current = stored.get(row[0])
@@ -627,11 +651,19 @@ class AccountRun:
                     for number_id, (row, at) in zip(ids, new, strict=True)
                 ],
             )
+            store.insert(
+                "rate_spans",
+                SPAN_COLUMNS,
+                [
+                    (number_id, provider, *rate(row[3]), at, None, None, None, None)
+                    for number_id, (row, at) in zip(ids, new, strict=True)
+                ],
+            )
         if changed:
             store.overwrite(
                 [(current[0], *row[3], at, None, row[4], row[5]) for row, current, at in changed]
             )
-            store.close_versions([(current[0], at) for _, current, at in changed])
+            store.close_open("phone_number_versions", [(c[0], at) for _, c, at in changed])
             store.insert(
                 "phone_number_versions",
                 VERSION_COLUMNS,
@@ -644,6 +676,14 @@ class AccountRun:
                     (current[0], provider, name, row[1], current[1], row[2], at, run_id)
                     for row, current, at in changed
                     if current[1] != row[2]
+                ],
+            )
+            store.start_spans(
+                provider,
+                [
+                    (current[0], rate(row[3]), current[3], at)
+                    for row, current, at in changed
+                    if rate(row[3]) != current[3]
                 ],
             )
         mark = store.mark
@@ -660,7 +700,7 @@ class AccountRun:
     def release(self, number_ids: list[int], at: datetime) -> None:
         store, mark = self.store, self.store.mark
         at_db = store.time(at)
-        updates, versions, changes, closing = [], [], [], []
+        updates, versions, changes, closing, spans = [], [], [], [], []
         for start in range(0, len(number_ids), KEY_BATCH):
             part = number_ids[start : start + KEY_BATCH]
             for row in store.rows(
@@ -682,15 +722,18 @@ class AccountRun:
                     )
                 )
                 closing.append((row[0], at_db))
+                after = rate(values)
+                spans.append((row[0], after, (before, *after[1:]), at_db))
         store.begin()
         store.execute_many(
             f"UPDATE phone_numbers SET status = {mark}, released_at = {mark}, "
             f"content_hash = {mark}, fingerprint = NULL WHERE id = {mark}",
             updates,
         )
-        store.close_versions(closing)
+        store.close_open("phone_number_versions", closing)
         store.insert("phone_number_versions", VERSION_COLUMNS, versions)
         store.insert("status_changes", CHANGE_COLUMNS, changes)
+        store.start_spans(self.provider, spans)
         store.commit()
         self.counts["released"] += len(updates)
 
@@ -721,6 +764,9 @@ DIGESTED = {
     "t.sync_run_id IS NULL FROM phone_number_versions t JOIN phone_numbers n ON n.id = t.number_id",
     "status_changes": f"SELECT {_KEY}, t.provider, t.account, t.e164, t.from_status, "
     "t.to_status FROM status_changes t JOIN phone_numbers n ON n.id = t.number_id",
+    "rate_spans": f"SELECT {_KEY}, t.provider, {', '.join(f't.{c}' for c in RATE_COLUMNS)}, "
+    "t.valid_to IS NULL, t.status_before, t.fee_before, t.currency_before "
+    "FROM rate_spans t JOIN phone_numbers n ON n.id = t.number_id",
     "sync_runs": "SELECT provider, account, status, pages, seen, created, updated, unchanged, "
     "released, rejected, listing_complete, error FROM sync_runs",
     "rejected_records": "SELECT provider, account, external_id, reason FROM rejected_records",
