@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "status_changes",
     "sync_runs",
     "rejected_records",
+    "rate_spans",
     "alembic_version",
 }
 
