@@ -298,20 +298,12 @@ def fill(engine: Engine, target: int) -> int:
 
 def derive_spans(engine: Engine) -> None:
     """The versions are written here directly, not by a sync, so their `rate_spans` are
-    derived from them as migration 0004 derives them for a database that had versions."""
-    import importlib.util
+    derived from them, as `syncer db upgrade --rebuild-spans` does."""
+    from syncer.store.spans import rebuild
 
-    from syncer.store.schema import migrations_folder
-
-    path = migrations_folder() / "versions" / "0004_rate_spans.py"
-    spec = importlib.util.spec_from_file_location("rate_spans_migration", path)
-    assert spec is not None
-    assert spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
     started = time.perf_counter()
     with engine.begin() as connection:
-        connection.execute(migration.derive_spans())
+        rebuild(connection)
     print(f"  derived rate spans in {time.perf_counter() - started:.0f} s", flush=True)
 
 

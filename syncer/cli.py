@@ -135,8 +135,16 @@ def db() -> None:
 @db.command("upgrade")
 @config_option
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+@click.option(
+    "--rebuild-spans",
+    is_flag=True,
+    help="Then derive rate_spans again from the versions (when `report accrual` says the "
+    "table is out of step). Stop every syncer first.",
+)
 @click.pass_context
-def db_upgrade(ctx: click.Context, config_file: str | None, revision: str) -> None:
+def db_upgrade(
+    ctx: click.Context, config_file: str | None, revision: str, rebuild_spans: bool
+) -> None:
     """Create the tables, or apply new migrations, in the configured database.
 
     Safe to run at every deploy: an up-to-date database is left as it is. Works without a
@@ -149,6 +157,13 @@ def db_upgrade(ctx: click.Context, config_file: str | None, revision: str) -> No
     config = load_config(_config_file(ctx, config_file), required=False)
     at = upgrade(config.database_url, revision)
     click.echo(f"{redact_url(config.database_url)} is at schema revision {at}")
+    if rebuild_spans:
+        from syncer.reports import database
+        from syncer.store.spans import rebuild
+
+        with database(config.database_url) as engine, engine.begin() as connection:
+            count = rebuild(connection)
+        click.echo(f"rate_spans: {count:,} spans derived from the versions")
 
 
 @main.command()

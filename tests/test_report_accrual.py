@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from syncer.reports.accrual import AccrualReport, AccrualRequest, accrual_report
 from syncer.reports.attribution import PARTS, MonthRow
 from syncer.reports.render import render_text
-from syncer.store.engine import reading_together
+from syncer.store.engine import make_engine, reading_together
 from syncer.store.writes import start_run
 from tests import report_shapes
 from tests.history import History, ringyo, utc, vox
@@ -441,3 +441,51 @@ def test_the_accrual_queries_read_one_state_of_the_database(engine: Engine) -> N
         assert [connection.execute(runs).scalar() for connection in connections] == [0, 0, 0]
     with engine.connect() as connection:
         assert connection.execute(runs).scalar() == 1
+
+
+def test_versions_written_without_their_spans_are_still_reported_right(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Versions written by something that keeps no spans (a script; an older syncer left
+    running after an upgrade): the report notices, answers from spans derived from the
+    versions, says how to set the table right, and `db upgrade --rebuild-spans` does."""
+    from click.testing import CliRunner
+
+    from syncer.cli import main
+    from tests.invariants import assert_history_invariants
+
+    engine = make_engine(db_url)
+    try:
+        history = History(engine)
+        numbers = [vox(1, fee="9.30"), vox(2, fee="3.10", setup="2.50"), vox(3, status="pending")]
+        account = history.tryvox(items=numbers)
+        history.ringyo(items=[ringyo(4)], fees={"US": Decimal("1.15")}, currency="USD")
+        history.sync_at(utc(2026, 9, 3))
+        account.items[0] = dict(account.items[0], monthly_fee="9.90")
+        account.items[2] = dict(account.items[2], status="active")
+        history.sync_at(utc(2026, 10, 11, 6))
+        account.items.pop(1)
+        history.sync_at(utc(2026, 10, 21))
+        right = accrual(engine, start="2026-09", end="2026-11").to_json()
+        assert "out of step" not in caplog.text
+
+        wrong_fee = "UPDATE rate_spans SET monthly_fee = 1 WHERE valid_to IS NULL"
+        for damage in (wrong_fee, "DELETE FROM rate_spans"):
+            with engine.begin() as connection:
+                connection.execute(text(damage))
+            caplog.clear()
+            assert accrual(engine, start="2026-09", end="2026-11").to_json() == right
+            assert "rate_spans is out of step" in caplog.text
+            assert "--rebuild-spans" in caplog.text
+
+        result = CliRunner().invoke(
+            main, ["db", "upgrade", "--rebuild-spans"], env={"SYNCER_DATABASE_URL": db_url}
+        )
+        assert result.exit_code == 0, result.output
+        assert "spans derived from the versions" in result.output
+        assert_history_invariants(engine)
+        caplog.clear()
+        assert accrual(engine, start="2026-09", end="2026-11").to_json() == right
+        assert "out of step" not in caplog.text
+    finally:
+        engine.dispose()

@@ -36,6 +36,7 @@ one state (`syncer.store.engine.reading_together`).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,13 +53,15 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    column,
     func,
     literal,
     not_,
     or_,
     select,
+    table,
 )
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, TableClause
 
 from syncer.records import RELEASED
 from syncer.reports.periods import Period
@@ -75,7 +78,9 @@ from syncer.reports.sql import (
 )
 from syncer.store.engine import reading_together
 from syncer.store.models import PhoneNumber, PhoneNumberVersion, RateSpan
+from syncer.store.spans import derived_spans, out_of_step
 
+log = logging.getLogger(__name__)
 numbers = cast(Table, PhoneNumber.__table__)
 versions = cast(Table, PhoneNumberVersion.__table__)
 spans = cast(Table, RateSpan.__table__)
@@ -152,18 +157,24 @@ class Gathered:
 def gather(
     engine: Engine, periods: list[Period], billable: tuple[str, ...], now: datetime
 ) -> Gathered:
-    """The three queries, side by side on PostgreSQL (three connections reading one
-    snapshot; the engine's pool must allow three), one after another elsewhere."""
+    """The three queries and `out_of_step`, side by side on PostgreSQL (four connections
+    reading one snapshot; the engine's pool must allow four), one after another elsewhere.
+
+    When `rate_spans` is out of step with the versions (versions written by something that
+    does not keep the spans: a script, an older syncer left running after an upgrade), the
+    queries run again on spans derived from the versions for this report alone, slower but
+    right, and a warning says how to set the table right."""
     past = [Period(p.label, p.start, min(p.end, now)) for p in periods if p.start < now]
     if not past:
         return Gathered([], [], [], [], [])
-    with reading_together(engine, 3) as connections:
+    with reading_together(engine, 4) as connections:
         for connection in dict.fromkeys(connections):
             room_to_aggregate(connection)
         jobs: list[Callable[[], Any]] = [
             partial(numbers_by_month, connections[0], past, billable),
             partial(changes, connections[1], past, billable),
             partial(setups, connections[2], past, now),
+            partial(out_of_step, connections[3]),
         ]
         if len(set(map(id, connections))) == 1:
             results = [job() for job in jobs]
@@ -171,7 +182,17 @@ def gather(
             with ThreadPoolExecutor(len(jobs), thread_name_prefix="accrual") as pool:
                 futures = [pool.submit(job) for job in jobs]
                 results = [future.result() for future in futures]
-    (counted, before), found, fees = results
+        if results[3]:
+            log.warning(
+                "rate_spans is out of step with phone_number_versions (%d numbers): this "
+                "report derives the spans from the versions, which is slower. Versions were "
+                "written without their spans (by a script, or an older syncer left running "
+                "after an upgrade): stop every syncer, then run `syncer db upgrade "
+                "--rebuild-spans`.",
+                results[3],
+            )
+            results = _from_derived_spans(connections[0], past, billable, now)
+    (counted, before), found, fees = results[:3]
     gathered = Gathered(
         held=held(before, found, past),
         counted=counted,
@@ -182,6 +203,29 @@ def gather(
     if periods[0].start <= now < periods[-1].end:  # the window ends now: what runs on
         gathered.rate_at_now = levels_after(before, found)
     return gathered
+
+
+DERIVED = "rate_spans_derived"
+
+
+def _from_derived_spans(
+    connection: Connection, past: list[Period], billable: tuple[str, ...], now: datetime
+) -> list[Any]:
+    """The three queries on spans derived from the versions into a temporary table (in
+    the reading transaction's snapshot), one after another on `connection`."""
+    dialect = connection.dialect
+    derived = derived_spans().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {DERIVED}")
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {DERIVED} AS {derived}")
+    try:
+        source = table(DERIVED, *(column(c.name, c.type) for c in spans.c if c.name != "id"))
+        return [
+            numbers_by_month(connection, past, billable, source),
+            changes(connection, past, billable, source),
+            setups(connection, past, now, source),
+        ]
+    finally:
+        connection.exec_driver_sql(f"DROP TABLE {DERIVED}")
 
 
 def month_indexes(periods: list[Period]) -> dict[datetime, int]:
@@ -244,7 +288,10 @@ def levels_after(start: list[Level], found: list[Change]) -> list[Level]:
 
 
 def numbers_by_month(
-    connection: Connection, periods: list[Period], billable: tuple[str, ...]
+    connection: Connection,
+    periods: list[Period],
+    billable: tuple[str, ...],
+    source: TableClause = spans,
 ) -> tuple[list[Counted], list[Level]]:
     """Distinct numbers held in a billable status, and the unpriced ones, per month and
     currency: the months of each number as a bit mask (one query per `MASK_MONTHS` months).
@@ -256,16 +303,16 @@ def numbers_by_month(
         # Thousands of rows share a few hundred masks: add the numbers up per mask first,
         # then spread each mask over its months once.
         per_mask: dict[tuple[int, Currency, int], int] = defaultdict(int)
-        rows = connection.execute(_masks(chunk, billable))
+        rows = connection.execute(_masks(chunk, billable, source))
         for provider, currency, mask, unpriced, is_at_start, fee, count in rows:
             per_mask[int(mask), currency, 0] += int(count)
             if unpriced:
                 per_mask[int(unpriced), currency, 1] += int(count)
             if offset == 0 and is_at_start:
                 at_start[provider, currency, fee] += int(count)
-        for (mask, currency, column), count in per_mask.items():
+        for (mask, currency, which), count in per_mask.items():
             for bit in _bits(mask):
-                totals[offset + bit, currency][column] += count
+                totals[offset + bit, currency][which] += count
     counted = [
         Counted(month, currency, numbers, unpriced)
         for (month, currency), (numbers, unpriced) in totals.items()
@@ -273,11 +320,11 @@ def numbers_by_month(
     return counted, [Level(*rate, count) for rate, count in at_start.items()]
 
 
-def _masks(periods: list[Period], billable: tuple[str, ...]) -> Select[Any]:
+def _masks(periods: list[Period], billable: tuple[str, ...], source: TableClause) -> Select[Any]:
     """Per number and currency: the months of `periods` it was held in a billable status (a
     bit per month), the same for its unpriced spans, and whether it was so just before the
     first month, at which fee; then how many numbers have each of these."""
-    v = spans.c
+    v = source.c
     start, end = periods[0].start, periods[-1].end
     one = literal(1, BigInteger())
     first = period_index(v.valid_from, periods)
@@ -313,14 +360,17 @@ def _bits(mask: int) -> list[int]:
 
 
 def changes(
-    connection: Connection, periods: list[Period], billable: tuple[str, ...]
+    connection: Connection,
+    periods: list[Period],
+    billable: tuple[str, ...],
+    source: TableClause = spans,
 ) -> list[Change]:
     """Every span start in the months, grouped by what changed (see the module doc).
 
     The flags are computed in a subquery and grouped on outside, so the GROUP BY names plain
     columns on every dialect.
     """
-    v = spans.c
+    v = source.c
     start, end = periods[0].start, periods[-1].end
     flags = (
         select(
@@ -380,7 +430,9 @@ def changes(
     ]
 
 
-def setups(connection: Connection, periods: list[Period], now: datetime) -> list[Setup]:
+def setups(
+    connection: Connection, periods: list[Period], now: datetime, source: TableClause = spans
+) -> list[Setup]:
     """Setup fees by month of `provider_created_at`, once per number and creation time (from
     the first version with a setup fee that carries it: a new creation time or setup fee
     starts a span, so that version starts one), of the numbers syncer had seen by `now` (so
@@ -392,7 +444,7 @@ def setups(connection: Connection, periods: list[Period], now: datetime) -> list
     Only months that end after the account's first sighting count: like the monthly fees,
     what came before the mirror is not reconstructed, so the month before an account's
     first sync accrues nothing and its first month's change invents no setup-fee drop."""
-    v = spans.c
+    v = source.c
     start, end = periods[0].start, periods[-1].end
     rentals = (
         select(

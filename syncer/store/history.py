@@ -41,6 +41,7 @@ from syncer.store.models import (
     RateSpan,
     StatusChange,
 )
+from syncer.store.spans import BEFORE, SPAN_COLUMNS
 
 NUMBER_COLUMNS = (
     "provider",
@@ -62,16 +63,6 @@ OVERWRITTEN_COLUMNS = (
     "fingerprint",
 )
 VERSION_COLUMNS = ("number_id", *TRACKED_FIELDS, "valid_from", "valid_to", "sync_run_id")
-SPAN_COLUMNS = (
-    "number_id",
-    "provider",
-    *RATE_COLUMNS,
-    "valid_from",
-    "valid_to",
-    "status_before",
-    "fee_before",
-    "currency_before",
-)
 CHANGE_COLUMNS = (
     "number_id",
     "provider",
@@ -92,7 +83,7 @@ _tracked = attrgetter(*TRACKED_FIELDS)
 # A number's rate (`RATE_COLUMNS`) among its tracked values, and what a span keeps of the
 # rate before it.
 _rate = itemgetter(*(TRACKED_FIELDS.index(name) for name in RATE_COLUMNS))
-_before = itemgetter(*(RATE_COLUMNS.index(name) for name in ("status", "monthly_fee", "currency")))
+_before = itemgetter(*(RATE_COLUMNS.index(name) for name in BEFORE))
 HISTORY_TABLES = ("phone_numbers", "phone_number_versions", "status_changes", "rate_spans")
 KEY_LOOKUP_BATCH = 500
 # A long result read in batches (a server-side cursor where the driver would otherwise hold
