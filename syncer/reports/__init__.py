@@ -37,7 +37,7 @@ def database(database_url: str) -> Iterator[Engine]:
     from syncer.store.engine import make_engine
     from syncer.store.schema import check_schema
 
-    engine = make_engine(database_url, pool_size=2)  # up to 4: the accrual's 3 queries
+    engine = make_engine(database_url, pool_size=2)  # up to 4: the accrual, side by side
     try:
         check_schema(engine)
         yield engine
