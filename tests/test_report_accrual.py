@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from syncer.reports.accrual import AccrualReport, AccrualRequest, accrual_report
+from syncer.reports.accrual_queries import _from_derived_spans
 from syncer.reports.attribution import PARTS, MonthRow
+from syncer.reports.periods import Period
 from syncer.reports.render import render_text
 from syncer.store.engine import make_engine, reading_together
 from syncer.store.writes import start_run
@@ -489,3 +491,19 @@ def test_versions_written_without_their_spans_are_still_reported_right(
         assert "out of step" not in caplog.text
     finally:
         engine.dispose()
+
+
+def test_spans_derived_for_a_report_are_read_in_its_snapshot(engine: Engine) -> None:
+    """The fallback's temporary table is made and dropped inside the report's transaction:
+    a run committed meanwhile stays unseen (MariaDB commits at a DROP TABLE that does not
+    say TEMPORARY)."""
+    runs = text("SELECT COUNT(*) FROM sync_runs")
+    october = [Period("2026-10", utc(2026, 10, 1), utc(2026, 11, 1))]
+    with reading_together(engine, 4) as connections:
+        reader = connections[0]
+        assert reader.execute(runs).scalar() == 0
+        with engine.begin() as writer:
+            start_run(writer, "tryvox", "vox-main", utc(2026, 10, 1))
+        gathered = _from_derived_spans(reader, october, ("active",), utc(2026, 11, 1))
+        assert gathered[1] == []  # no rate changes in an empty mirror
+        assert reader.execute(runs).scalar() == 0

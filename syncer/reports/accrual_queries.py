@@ -215,7 +215,9 @@ def _from_derived_spans(
     the reading transaction's snapshot), one after another on `connection`."""
     dialect = connection.dialect
     derived = derived_spans().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {DERIVED}")
+    # MariaDB commits the transaction at a DROP TABLE, unless it says TEMPORARY
+    drop = "DROP TEMPORARY TABLE" if dialect.name in ("mysql", "mariadb") else "DROP TABLE"
+    connection.exec_driver_sql(f"{drop} IF EXISTS {DERIVED}")
     connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {DERIVED} AS {derived}")
     try:
         source = table(DERIVED, *(column(c.name, c.type) for c in spans.c if c.name != "id"))
@@ -225,7 +227,7 @@ def _from_derived_spans(
             setups(connection, past, now, source),
         ]
     finally:
-        connection.exec_driver_sql(f"DROP TABLE {DERIVED}")
+        connection.exec_driver_sql(f"{drop} {DERIVED}")
 
 
 def month_indexes(periods: list[Period]) -> dict[datetime, int]:
