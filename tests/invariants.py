@@ -18,6 +18,7 @@ from syncer.store.models import (
     StatusChange,
     SyncRun,
 )
+from syncer.store.spans import SPAN_COLUMNS
 
 
 def assert_history_invariants(engine: Engine) -> None:
@@ -74,8 +75,8 @@ def assert_history_invariants(engine: Engine) -> None:
         )
 
 
-SPAN_FIELDS = ("provider", *RATE_COLUMNS, "valid_from", "valid_to")
-SPAN_FIELDS += ("status_before", "fee_before", "currency_before")
+SPAN_FIELDS = SPAN_COLUMNS[1:]  # all but the number's id
+assert SPAN_FIELDS[0] == "provider"
 
 
 def _span(row: Any) -> tuple[Any, ...]:

@@ -165,8 +165,8 @@ def test_upgrade_to_0004_derives_the_rate_spans_the_sync_keeps(
     backend: str, tmp_path: Path
 ) -> None:
     """0004 fills `rate_spans` from the versions already stored: the same rows the sync
-    keeps (a fee change, a status change, a name change that starts no span, a release, a
-    comeback with a new creation time and setup fee, an unpriced Ringyo number)."""
+    keeps (a fee change, a status change, an assignment change that starts no span, a
+    release, a comeback with a new creation time and setup fee, an unpriced Ringyo number)."""
     from alembic import command
 
     from tests.history import History, ringyo, utc, vox

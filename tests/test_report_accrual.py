@@ -430,8 +430,8 @@ def test_setup_fee_once_per_rental_even_if_the_provider_goes_back_and_forth(
 
 
 def test_the_accrual_queries_read_one_state_of_the_database(engine: Engine) -> None:
-    """The three queries of `gather` see the same rows whatever a sync commits while they
-    run: side by side on PostgreSQL (three connections, one exported snapshot), one after
+    """The queries of `gather` see the same rows whatever a sync commits while they run:
+    side by side on PostgreSQL (connections sharing one exported snapshot), one after
     another in one REPEATABLE READ or SQLite read transaction elsewhere."""
     runs = text("SELECT COUNT(*) FROM sync_runs")
     with reading_together(engine, 3) as connections:

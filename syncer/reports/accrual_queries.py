@@ -29,9 +29,9 @@ from the numbers at each rate when the window starts, the time held follows by a
 
 Durations are exact integer microseconds (`micros_sum`) and money exact (`money_sum`) on
 every dialect; the arithmetic on them is `syncer.reports.attribution`'s. On PostgreSQL the
-queries run side by side, on three connections reading one snapshot, with
-`room_to_aggregate`'s settings; elsewhere one after another in one transaction that sees
-one state (`syncer.store.engine.reading_together`).
+queries run side by side with the check that the spans are in step (`gather`), on
+connections reading one snapshot, with `room_to_aggregate`'s settings; elsewhere one after
+another in one transaction that sees one state (`syncer.store.engine.reading_together`).
 """
 
 from __future__ import annotations

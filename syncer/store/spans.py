@@ -32,7 +32,9 @@ _versions = sa.table(
     *(sa.column(name) for name in ("id", "number_id", "valid_from", "valid_to")),
     *(sa.column(name) for name in RATE_COLUMNS),
 )
-_numbers = sa.table("phone_numbers", sa.column("id"), sa.column("provider"))
+_numbers = sa.table(
+    "phone_numbers", sa.column("id"), sa.column("provider"), *map(sa.column, RATE_COLUMNS)
+)
 _spans = sa.table("rate_spans", *(sa.column(name) for name in ("id", *SPAN_COLUMNS)))
 
 
@@ -104,15 +106,14 @@ def rebuild(connection: Connection) -> int:
 
 def out_of_step(connection: Connection) -> int:
     """Numbers without an open span, or whose open span's rate is not their current one."""
-    numbers = sa.table("phone_numbers", sa.column("id"), *map(sa.column, RATE_COLUMNS))
-    s, n = _spans.c, numbers.c
+    s, n = _spans.c, _numbers.c
     open_span = sa.and_(s.number_id == n.id, s.valid_to.is_(None))
     disagrees = sa.or_(
         s.id.is_(None), *(s[name].is_distinct_from(n[name]) for name in RATE_COLUMNS)
     )
     query = (
         sa.select(sa.func.count())
-        .select_from(numbers.outerjoin(_spans, open_span))
+        .select_from(_numbers.outerjoin(_spans, open_span))
         .where(disagrees)
     )
     return int(connection.execute(query).scalar_one())
